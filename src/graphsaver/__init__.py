@@ -1,0 +1,42 @@
+"""graphsaver: fast, durable LangGraph checkpointers for memory, SQLite and PostgreSQL."""
+
+from graphsaver.connect import connect
+from graphsaver.errors import (
+    CheckpointNotFoundError,
+    ConfigError,
+    CorruptDataError,
+    GraphsaverError,
+    InvalidURLError,
+    SchemaVersionError,
+    SerializationError,
+    StorageError,
+    ThreadExistsError,
+)
+from graphsaver.saver import GraphsaverSaver
+from graphsaver.sqlite import InMemorySaver, SqliteSaver
+
+__all__ = [
+    "connect",
+    "GraphsaverSaver",
+    "InMemorySaver",
+    "SqliteSaver",
+    "PostgresSaver",
+    "GraphsaverError",
+    "ConfigError",
+    "InvalidURLError",
+    "StorageError",
+    "SchemaVersionError",
+    "CorruptDataError",
+    "SerializationError",
+    "CheckpointNotFoundError",
+    "ThreadExistsError",
+]
+
+
+def __getattr__(name: str) -> object:
+    # PostgreSQL support needs psycopg; import it only when asked for.
+    if name == "PostgresSaver":
+        from graphsaver.postgres import PostgresSaver  # type: ignore[import-not-found, unused-ignore]
+
+        return PostgresSaver
+    raise AttributeError(f"module 'graphsaver' has no attribute {name!r}")

@@ -1,0 +1,435 @@
+"""Every saver operation, written once as a generator of SQL statements.
+
+An operation yields `Fetch`/`Execute`/`ExecuteMany` requests and receives their results; an
+engine runs the whole generator inside one transaction (one thread hop on SQLite, one
+connection checkout on PostgreSQL). Encoding happens before the first statement and decoding
+after the last, so the same code serves `put` and `aput`, SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    PendingWrite,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from graphsaver.core import codec
+from graphsaver.core.records import (
+    Key,
+    canonical_json,
+    config_for,
+    decode_json_object,
+    decode_metadata,
+    decode_record,
+    encode_metadata,
+    encode_record,
+    filter_terms,
+    key_from_config,
+    version_key,
+)
+from graphsaver.errors import ConfigError, ThreadExistsError
+from graphsaver.storage.queries import PageQuery, Queries
+from graphsaver.storage.sql import Execute, ExecuteMany, Fetch, Operation
+
+PAGE_SIZE = 100
+ANCESTOR_CHUNK = 64
+
+
+# --- put -----------------------------------------------------------------------------------------
+
+
+def put(
+    q: Queries,
+    serde: SerializerProtocol,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+) -> Operation[RunnableConfig]:
+    """Store a checkpoint: a blob for each channel whose version changed, and one row."""
+    key = key_from_config(config)
+    where = Key(key.thread_id, key.checkpoint_ns, checkpoint["id"]).describe()
+    values = checkpoint["channel_values"]
+    blobs = []
+    for channel, version in new_versions.items():
+        if channel in values:
+            type_, data = codec.dumps(serde, values[channel], f"channel {channel!r} of {where}")
+        else:
+            type_, data = codec.EMPTY, None
+        blobs.append((key.thread_id, key.checkpoint_ns, channel, version_key(version), type_, data))
+    versions = canonical_json({ch: version_key(v) for ch, v in checkpoint["channel_versions"].items()})
+    meta, run_id = encode_metadata(config, metadata)
+    row = (
+        key.thread_id,
+        key.checkpoint_ns,
+        checkpoint["id"],
+        key.checkpoint_id,  # the config's checkpoint is the new checkpoint's parent
+        run_id,
+        encode_record(checkpoint),
+        versions,
+        meta,
+    )
+    if blobs:
+        yield ExecuteMany(q.INSERT_BLOB, blobs)
+    yield Execute(q.UPSERT_CHECKPOINT, row)
+    ts = str(checkpoint.get("ts") or checkpoint["id"])
+    yield Execute(q.TOUCH_THREAD, (key.thread_id, ts, ts))
+    return config_for(key.thread_id, key.checkpoint_ns, checkpoint["id"])
+
+
+def put_writes(
+    q: Queries,
+    serde: SerializerProtocol,
+    config: RunnableConfig,
+    writes: Sequence[tuple[str, Any]],
+    task_id: str,
+    task_path: str,
+) -> Operation[None]:
+    """Store a task's writes against the checkpoint named in `config`."""
+    key = key_from_config(config)
+    if key.checkpoint_id is None:
+        raise ConfigError(
+            f"put_writes needs configurable.checkpoint_id (thread {key.thread_id!r}): "
+            "writes belong to a stored checkpoint"
+        )
+    replace: list[tuple[Any, ...]] = []
+    keep: list[tuple[Any, ...]] = []
+    for idx, (channel, value) in enumerate(writes):
+        type_, data = codec.dumps(
+            serde, value, f"write to channel {channel!r} by task {task_id!r} at {key.describe()}"
+        )
+        special = WRITES_IDX_MAP.get(channel)
+        row = (
+            key.thread_id,
+            key.checkpoint_ns,
+            key.checkpoint_id,
+            task_id,
+            idx if special is None else special,
+            channel,
+            type_,
+            data,
+            task_path,
+        )
+        (keep if special is None else replace).append(row)
+    if replace:
+        yield ExecuteMany(q.UPSERT_WRITE, replace)
+    if keep:
+        yield ExecuteMany(q.INSERT_WRITE, keep)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def get_query(config: RunnableConfig) -> PageQuery:
+    key = key_from_config(config)
+    return PageQuery(
+        thread_id=key.thread_id,
+        checkpoint_ns=key.checkpoint_ns,
+        checkpoint_id=key.checkpoint_id,
+        limit=1,
+    )
+
+
+def list_query(
+    config: RunnableConfig | None,
+    *,
+    filter: Mapping[str, Any] | None,
+    before: RunnableConfig | None,
+    limit: int | None,
+    with_values: bool = True,
+) -> PageQuery | None:
+    """The first page of a `list` call, or None when nothing can match."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ConfigError(f"limit must be a non-negative integer, got {limit!r}")
+    if limit == 0:
+        return None
+    configurable = (config or {}).get("configurable") or {}
+    key = key_from_config(config, need_thread=False) if config else None
+    before_id = key_from_config(before, need_thread=False).checkpoint_id if before else None
+    return PageQuery(
+        thread_id=key.thread_id if key and "thread_id" in configurable else None,
+        checkpoint_ns=configurable.get("checkpoint_ns") if "checkpoint_ns" in configurable else None,
+        checkpoint_id=key.checkpoint_id if key else None,
+        before_id=before_id,
+        filters=tuple(filter_terms(filter)),
+        limit=limit,
+        with_values=with_values,
+    )
+
+
+def get_tuple(q: Queries, serde: SerializerProtocol, query: PageQuery) -> Operation[CheckpointTuple | None]:
+    tuples = yield from _read_page(q, serde, query)
+    return tuples[0] if tuples else None
+
+
+def list_page(
+    q: Queries, serde: SerializerProtocol, query: PageQuery
+) -> Operation[tuple[list[CheckpointTuple], PageQuery | None]]:
+    """One page of a listing, and the query for the next page (None at the end)."""
+    page = dataclasses.replace(query, limit=min(PAGE_SIZE, query.limit or PAGE_SIZE))
+    tuples = yield from _read_page(q, serde, page)
+    remaining = None if query.limit is None else query.limit - len(tuples)
+    if len(tuples) < (page.limit or 0) or remaining == 0 or not tuples:
+        return tuples, None
+    last = tuples[-1].config["configurable"]
+    after = (last["checkpoint_id"], last["thread_id"], last["checkpoint_ns"])
+    return tuples, dataclasses.replace(query, after=after, limit=remaining)
+
+
+def _read_page(q: Queries, serde: SerializerProtocol, query: PageQuery) -> Operation[list[CheckpointTuple]]:
+    sql, params = q.select_page(query)
+    rows = yield Fetch(sql, params)
+    heads = []
+    blobs: dict[tuple[str, str, str, str], tuple[str, bytes | None]] = {}
+    writes: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
+    for kind, k1, k2, k3, k4, k5, k6, k7, data, idx in rows:
+        if kind == 0:
+            heads.append((k1, k2, k3, k4, k5, data))
+        elif kind == 1:
+            blobs[(k1, k2, k3, k4)] = (k5, data)
+        else:
+            writes[(k1, k2, k3)].append((k7 or "", k4, idx, k5, k6, data))
+    heads.sort(key=lambda h: (h[2], h[0], h[1]), reverse=True)
+    decoded: dict[tuple[str, str, str, str], Any] = {}
+    result = []
+    for thread_id, ns, checkpoint_id, parent_id, metadata, record in heads:
+        where = Key(thread_id, ns, checkpoint_id).describe()
+        body = decode_record(bytes(record), where)
+        values: dict[str, Any] = {}
+        if query.with_values:
+            for channel, version in body.get("channel_versions", {}).items():
+                bkey = (thread_id, ns, channel, version_key(version))
+                if bkey in decoded:
+                    values[channel] = decoded[bkey]
+                    continue
+                blob = blobs.get(bkey)
+                if blob is None or blob[0] == codec.EMPTY:
+                    continue
+                value = codec.loads(serde, blob[0], blob[1], f"channel {channel!r} of {where}")
+                decoded[bkey] = values[channel] = value
+        checkpoint: Checkpoint = {**body, "channel_values": values}  # type: ignore[typeddict-item]
+        pending = _pending_writes(serde, writes.get((thread_id, ns, checkpoint_id), []), where)
+        result.append(
+            CheckpointTuple(
+                config=config_for(thread_id, ns, checkpoint_id),
+                checkpoint=checkpoint,
+                metadata=decode_metadata(metadata, where),
+                parent_config=config_for(thread_id, ns, parent_id) if parent_id else None,
+                pending_writes=pending if query.with_values else None,
+            )
+        )
+    return result
+
+
+def _pending_writes(serde: SerializerProtocol, rows: list[tuple[Any, ...]], where: str) -> list[PendingWrite]:
+    rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2]))
+    return [
+        (
+            task_id,
+            channel,
+            codec.loads(serde, type_, data, f"write to channel {channel!r} by task {task_id!r} at {where}"),
+        )
+        for _path, task_id, _idx, channel, type_, data in rows
+    ]
+
+
+# --- deleting, copying, pruning ----------------------------------------------------------------
+
+
+def delete_threads(q: Queries, thread_ids: Sequence[str]) -> Operation[None]:
+    ids = q.list_param([str(t) for t in thread_ids])
+    yield Execute(q.DELETE_THREAD_WRITES, (ids,))
+    yield Execute(q.DELETE_THREAD_BLOBS, (ids,))
+    yield Execute(q.DELETE_THREAD_CHECKPOINTS, (ids,))
+    yield Execute(q.DELETE_THREAD_ROWS, (ids,))
+
+
+def delete_for_runs(q: Queries, run_ids: Sequence[str]) -> Operation[int]:
+    """Delete the checkpoints (and their writes) made by these runs; returns how many."""
+    if isinstance(run_ids, str):
+        raise ConfigError("run_ids must be a list of run ids, not one string")
+    if not run_ids:
+        return 0
+    runs = q.list_param([str(r) for r in run_ids])
+    threads = [row[0] for row in (yield Fetch(q.SELECT_THREADS_OF_RUNS, (runs,)))]
+    if not threads:
+        return 0
+    yield Execute(q.DELETE_RUN_WRITES, (runs,))
+    deleted: int = yield Execute(q.DELETE_RUN_CHECKPOINTS, (runs,))
+    yield Execute(q.DELETE_UNREFERENCED_BLOBS, (q.list_param(threads),))
+    yield Execute(q.DELETE_EMPTY_THREAD_ROWS, (q.list_param(threads),))
+    return deleted
+
+
+def copy_thread(q: Queries, source_thread_id: str, target_thread_id: str) -> Operation[int]:
+    """Copy every checkpoint, blob and write of a thread; returns the checkpoints copied."""
+    src, dst = str(source_thread_id), str(target_thread_id)
+    if src == dst:
+        raise ConfigError(f"cannot copy thread {src!r} onto itself")
+    ((existing,),) = yield Fetch(q.COUNT_THREAD_CHECKPOINTS, (dst,))
+    if existing:
+        raise ThreadExistsError(
+            f"thread {dst!r} already has {existing} checkpoints; copy into a new thread id "
+            "or delete the target thread first"
+        )
+    copied: int = yield Execute(q.COPY_CHECKPOINTS, (dst, src))
+    if copied:
+        yield Execute(q.COPY_BLOBS, (dst, src))
+        yield Execute(q.COPY_WRITES, (dst, src))
+        yield Execute(q.COPY_THREAD_ROW, (dst, src))
+    return copied
+
+
+def prune(q: Queries, thread_ids: Sequence[str], strategy: str) -> Operation[int]:
+    """Prune threads; returns the number of checkpoints removed.
+
+    `keep_latest` keeps the newest checkpoint of each namespace, plus the ancestors its
+    DeltaChannel state is rebuilt from (as many supersteps back as the checkpoint's
+    `counters_since_delta_snapshot` says, so no kept checkpoint is cut off from its seed).
+    `delete` removes the threads entirely.
+    """
+    if isinstance(thread_ids, str):
+        raise ConfigError("thread_ids must be a list of thread ids, not one string")
+    if strategy not in ("keep_latest", "delete"):
+        raise ConfigError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+    if not thread_ids:
+        return 0
+    ids = q.list_param([str(t) for t in thread_ids])
+    rows = yield Fetch(q.SELECT_THREAD_SKELETON, (ids,))
+    if strategy == "delete":
+        yield from delete_threads(q, thread_ids)
+        return len(rows)
+    drop = [(t, ns, cid) for t, ns, cid in plan_keep_latest(rows)]
+    if drop:
+        yield ExecuteMany(q.DELETE_CHECKPOINT, drop)
+        yield Execute(q.DELETE_ORPHAN_WRITES, (ids,))
+        yield Execute(q.DELETE_UNREFERENCED_BLOBS, (ids,))
+    return len(drop)
+
+
+def plan_keep_latest(rows: Sequence[Sequence[Any]]) -> list[tuple[str, str, str]]:
+    """Which checkpoints `keep_latest` removes, from (thread, ns, id, parent, metadata) rows."""
+    by_ns: dict[tuple[str, str], dict[str, tuple[str | None, Any]]] = defaultdict(dict)
+    for thread_id, ns, cid, parent, metadata in rows:
+        by_ns[(thread_id, ns)][cid] = (parent, metadata)
+    drop: list[tuple[str, str, str]] = []
+    for (thread_id, ns), checkpoints in by_ns.items():
+        latest = max(checkpoints)
+        keep = {latest}
+        meta = decode_metadata(checkpoints[latest][1], Key(thread_id, ns, latest).describe())
+        counters = meta.get("counters_since_delta_snapshot") or {}
+        depth = max((int(c[1]) for c in counters.values() if c), default=-1) + 1
+        cursor = checkpoints[latest][0]
+        while depth > 0 and cursor in checkpoints and cursor not in keep:
+            keep.add(cursor)
+            cursor = checkpoints[cursor][0]
+            depth -= 1
+        drop.extend((thread_id, ns, cid) for cid in checkpoints if cid not in keep)
+    return drop
+
+
+# --- DeltaChannel history ----------------------------------------------------------------------
+
+
+def delta_channel_history(
+    q: Queries, serde: SerializerProtocol, config: RunnableConfig, channels: Sequence[str]
+) -> Operation[dict[str, DeltaChannelHistory]]:
+    """Per channel: the writes on the parent chain back to the nearest stored value (the seed).
+
+    The chain is read in chunks with a recursive query, so the cost grows with the distance
+    to the seed, not with the length of the thread.
+    """
+    wanted = list(dict.fromkeys(channels))
+    if not wanted:
+        return {}
+    key = key_from_config(config)
+    target = key.checkpoint_id
+    if target is None:
+        head = yield from get_tuple(q, serde, dataclasses.replace(get_query(config), with_values=False))
+        if head is None:
+            return {ch: {"writes": []} for ch in wanted}
+        target = head.config["configurable"]["checkpoint_id"]
+    path: list[str] = []  # ancestors, nearest first
+    seeds: dict[str, tuple[int, str]] = {}  # channel -> (index in path, version)
+    cursor = target
+    while cursor is not None and len(seeds) < len(wanted):
+        rows = yield Fetch(
+            q.SELECT_ANCESTORS,
+            (
+                key.thread_id,
+                key.checkpoint_ns,
+                cursor,
+                key.thread_id,
+                key.checkpoint_ns,
+                ANCESTOR_CHUNK,
+                key.thread_id,
+                key.checkpoint_ns,
+            ),
+        )
+        if not rows:
+            break
+        for ancestor_id, versions_json, _depth in rows:
+            path.append(ancestor_id)
+            versions = decode_json_object(
+                versions_json, f"the channel versions of checkpoint {ancestor_id!r}"
+            )
+            for ch in wanted:
+                if ch in seeds or ch not in versions:
+                    continue
+                blob = yield Fetch(q.SELECT_BLOB, (key.thread_id, key.checkpoint_ns, ch, versions[ch]))
+                if blob and blob[0][0] != codec.EMPTY:
+                    seeds[ch] = (len(path) - 1, versions[ch])
+            if len(seeds) == len(wanted):
+                break
+        cursor = None if len(rows) < ANCESTOR_CHUNK else path[-1]
+    span = max((seeds[ch][0] for ch in wanted if ch in seeds), default=len(path) - 1)
+    if any(ch not in seeds for ch in wanted):
+        span = len(path) - 1
+    on_path = path[: span + 1]
+    rows = []
+    if on_path:
+        rows = yield Fetch(
+            q.writes_for_channels(len(on_path)),
+            (key.thread_id, key.checkpoint_ns, q.list_param(on_path), q.list_param(wanted)),
+        )
+    position = {cid: i for i, cid in enumerate(on_path)}
+    by_channel: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for cid, task_id, channel, type_, data, task_path, idx in rows:
+        limit = seeds[channel][0] if channel in seeds else len(path) - 1
+        if position[cid] <= limit:
+            by_channel[channel].append(
+                (-position[cid], *writes_sort_key(task_path or "", task_id, idx), cid, channel, type_, data)
+            )
+    result: dict[str, DeltaChannelHistory] = {}
+    for ch in wanted:
+        ordered = sorted(by_channel[ch], key=lambda r: r[:4])
+        entry: DeltaChannelHistory = {
+            "writes": [
+                (
+                    r[2],
+                    r[5],
+                    codec.loads(serde, r[6], r[7], f"write to channel {ch!r} at checkpoint {r[4]!r}"),
+                )
+                for r in ordered
+            ]
+        }
+        if ch in seeds:
+            blob = yield Fetch(q.SELECT_BLOB, (key.thread_id, key.checkpoint_ns, ch, seeds[ch][1]))
+            entry["seed"] = codec.loads(
+                serde, blob[0][0], blob[0][1], f"channel {ch!r} at checkpoint {path[seeds[ch][0]]!r}"
+            )
+        result[ch] = entry
+    return result

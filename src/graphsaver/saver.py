@@ -1,0 +1,264 @@
+"""The LangGraph checkpointer: each method is one call into the core, run by an engine.
+
+A saver owns an engine (SQLite, or PostgreSQL) and hands it operations from
+`graphsaver.core.ops`. The sync method runs the operation on the calling thread; the async
+method awaits the engine's async runner. Neither needs an event loop of its own, so one saver
+serves `invoke` and `ainvoke`, from any thread, opened with `with` or `async with`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from graphsaver.core import codec, ops
+from graphsaver.storage import migrations
+from graphsaver.storage.queries import Queries
+from graphsaver.storage.sql import Operation
+
+T = TypeVar("T")
+
+
+class Engine(Protocol):
+    """What a saver needs from a storage engine."""
+
+    queries: Queries
+    prefix: str
+    where: str
+
+    def run(self, op: Operation[T], *, write: bool) -> T: ...
+
+    async def arun(self, op: Operation[T], *, write: bool) -> T: ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class GraphsaverSaver(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer backed by a graphsaver engine.
+
+    Use it with `with` or `async with` (both close it at the end), or call `close()`.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        serde: SerializerProtocol | None = None,
+        setup: bool = True,
+    ) -> None:
+        super().__init__(serde=serde or codec.default_serde())
+        self._engine = engine
+        self._q = engine.queries
+        self._setup_on_enter = setup
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def setup(self) -> list[int]:
+        """Create or upgrade the schema; returns the migration versions applied now."""
+        return self._engine.run(self._setup_op(), write=True)
+
+    async def asetup(self) -> list[int]:
+        """Create or upgrade the schema; returns the migration versions applied now."""
+        return await self._engine.arun(self._setup_op(), write=True)
+
+    def _setup_op(self) -> Operation[list[int]]:
+        return migrations.setup(self._q, migrations.MIGRATIONS, self._engine.prefix, self._engine.where)
+
+    def close(self) -> None:
+        self._engine.close()
+
+    async def aclose(self) -> None:
+        await self._engine.aclose()
+
+    def __enter__(self: T) -> T:
+        saver: Any = self
+        if saver._setup_on_enter:
+            saver.setup()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self: T) -> T:
+        saver: Any = self
+        if saver._setup_on_enter:
+            await saver.asetup()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- the checkpointer contract ------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._engine.run(ops.get_tuple(self._q, self.serde, ops.get_query(config)), write=False)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._engine.arun(ops.get_tuple(self._q, self.serde, ops.get_query(config)), write=False)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        page = ops.list_query(config, filter=filter, before=before, limit=limit)
+        while page is not None:
+            tuples, page = self._engine.run(ops.list_page(self._q, self.serde, page), write=False)
+            yield from tuples
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        page = ops.list_query(config, filter=filter, before=before, limit=limit)
+        while page is not None:
+            tuples, page = await self._engine.arun(ops.list_page(self._q, self.serde, page), write=False)
+            for item in tuples:
+                yield item
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        op = ops.put(self._q, self.serde, config, checkpoint, metadata, new_versions)
+        return self._engine.run(op, write=True)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        op = ops.put(self._q, self.serde, config, checkpoint, metadata, new_versions)
+        return await self._engine.arun(op, write=True)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        op = ops.put_writes(self._q, self.serde, config, writes, task_id, task_path)
+        self._engine.run(op, write=True)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        op = ops.put_writes(self._q, self.serde, config, writes, task_id, task_path)
+        await self._engine.arun(op, write=True)
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._engine.run(ops.delete_threads(self._q, [thread_id]), write=True)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._engine.arun(ops.delete_threads(self._q, [thread_id]), write=True)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._engine.run(ops.delete_for_runs(self._q, run_ids), write=True)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._engine.arun(ops.delete_for_runs(self._q, run_ids), write=True)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._engine.run(ops.copy_thread(self._q, source_thread_id, target_thread_id), write=True)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._engine.arun(ops.copy_thread(self._q, source_thread_id, target_thread_id), write=True)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._engine.run(ops.prune(self._q, thread_ids, strategy), write=True)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await self._engine.arun(ops.prune(self._q, thread_ids, strategy), write=True)
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        op = ops.delta_channel_history(self._q, self.serde, config, channels)
+        return self._engine.run(op, write=False)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        op = ops.delta_channel_history(self._q, self.serde, config, channels)
+        return await self._engine.arun(op, write=False)
+
+    def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:
+        """A version that sorts after `current`: a zero-padded counter and a random suffix.
+
+        The suffix keeps versions made on two branches forked from one checkpoint distinct.
+        `current` may come from anywhere (another saver, LangGraph's API server): integers,
+        floats and strings with or without a numeric prefix are all accepted.
+        """
+        if current is None:
+            counter = 0
+        elif isinstance(current, (int, float)):
+            counter = int(current)
+        else:
+            head = str(current).split(".", 1)[0]
+            counter = int(head) if head.isdigit() else 0
+        return f"{counter + 1:032}.{random.random():016}"
+
+    # --- beyond the contract -------------------------------------------------------------------
+
+    def list_metadata(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Like `list`, but without channel values or writes: for history views."""
+        page = ops.list_query(config, filter=filter, before=before, limit=limit, with_values=False)
+        while page is not None:
+            tuples, page = self._engine.run(ops.list_page(self._q, self.serde, page), write=False)
+            yield from tuples
+
+    async def alist_metadata(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Like `alist`, but without channel values or writes: for history views."""
+        page = ops.list_query(config, filter=filter, before=before, limit=limit, with_values=False)
+        while page is not None:
+            tuples, page = await self._engine.arun(ops.list_page(self._q, self.serde, page), write=False)
+            for item in tuples:
+                yield item

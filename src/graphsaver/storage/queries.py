@@ -1,0 +1,282 @@
+"""All data SQL of graphsaver, written once for both dialects.
+
+SQLite and PostgreSQL share one schema and, apart from a handful of fragments (the parameter
+placeholder, the JSON-object expansion function, the metadata filter), one set of statements.
+A `Queries` object renders every statement for one dialect and one table prefix; the
+dialect-specific schema DDL lives in each backend's `schema.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphsaver.core.records import FilterTerm
+
+# The columns of a "tuple page" (kind, k1..k7, bin, num): checkpoint rows (kind 0), blob rows
+# (kind 1) and write rows (kind 2), in one result, so a page costs one statement.
+#   kind 0: thread, ns, checkpoint_id, parent_id, metadata, channel_versions, NULL, record, NULL
+#   kind 1: thread, ns, channel, version, type, NULL, NULL, data, NULL
+#   kind 2: thread, ns, checkpoint_id, task_id, channel, type, task_path, data, idx
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """Which checkpoints a page holds: the WHERE clause of list and get_tuple."""
+
+    thread_id: str | None = None
+    checkpoint_ns: str | None = None
+    checkpoint_id: str | None = None
+    before_id: str | None = None
+    # keyset cursor: (checkpoint_id, thread_id, checkpoint_ns) of the last row of the previous page
+    after: tuple[str, str, str] | None = None
+    run_ids: Sequence[str] | None = None
+    filters: Sequence[FilterTerm] = field(default_factory=tuple)
+    limit: int | None = None
+    with_values: bool = True
+
+
+class Queries:
+    """The statements of one dialect. `p` is the placeholder, `each` expands a JSON object."""
+
+    def __init__(self, *, dialect: str, prefix: str = "") -> None:
+        if dialect not in ("sqlite", "postgres"):
+            raise ValueError(dialect)
+        self.dialect = dialect
+        p = "?" if dialect == "sqlite" else "%s"
+        self.p = p
+        self.each = "json_each" if dialect == "sqlite" else "jsonb_each_text"
+        self.json_param = p if dialect == "sqlite" else f"{p}::jsonb"
+        self.text = "" if dialect == "sqlite" else "::text"
+        t = self.tables = {
+            "checkpoints": f"{prefix}graphsaver_checkpoints",
+            "blobs": f"{prefix}graphsaver_blobs",
+            "writes": f"{prefix}graphsaver_writes",
+            "migrations": f"{prefix}graphsaver_migrations",
+            "threads": f"{prefix}graphsaver_threads",
+        }
+        cp, bl, wr, th = t["checkpoints"], t["blobs"], t["writes"], t["threads"]
+        self.MIGRATIONS = t["migrations"]
+
+        # The thread summary: one row per thread, touched by every put (ts of the checkpoint).
+        self.TOUCH_THREAD = (
+            f"INSERT INTO {th} (thread_id, created_at, updated_at) VALUES ({p}, {p}, {p})"
+            " ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at"
+            f" WHERE excluded.updated_at > {th}.updated_at"
+        )
+        self.DELETE_THREAD_ROWS = f"DELETE FROM {th} WHERE {self.in_list('thread_id')}"
+        self.DELETE_EMPTY_THREAD_ROWS = (
+            f"DELETE FROM {th} WHERE {self.in_list('thread_id')} AND NOT EXISTS"
+            f" (SELECT 1 FROM {cp} c WHERE c.thread_id = {th}.thread_id)"
+        )
+        self.COPY_THREAD_ROW = (
+            f"INSERT INTO {th} (thread_id, created_at, updated_at) SELECT {p}, created_at,"
+            f" updated_at FROM {th} WHERE thread_id = {p} ON CONFLICT (thread_id) DO NOTHING"
+        )
+
+        self.INSERT_BLOB = (
+            f"INSERT INTO {bl} (thread_id, checkpoint_ns, channel, version, type, data) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
+        )
+        self.UPSERT_CHECKPOINT = (
+            f"INSERT INTO {cp} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            f" run_id, record, channel_versions, metadata)"
+            f" VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {self.json_param}, {self.json_param})"
+            " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+            " parent_checkpoint_id = excluded.parent_checkpoint_id, run_id = excluded.run_id,"
+            " record = excluded.record, channel_versions = excluded.channel_versions,"
+            " metadata = excluded.metadata"
+        )
+        write_cols = (
+            f"INSERT INTO {wr} (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,"
+            f" channel, type, data, task_path) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+            " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)"
+        )
+        # Regular writes are kept once (a retried task must not duplicate them); the special
+        # channels (error, interrupt, resume, scheduled) replace what was there.
+        self.INSERT_WRITE = f"{write_cols} DO NOTHING"
+        self.UPSERT_WRITE = (
+            f"{write_cols} DO UPDATE SET channel = excluded.channel, type = excluded.type,"
+            " data = excluded.data, task_path = excluded.task_path"
+        )
+
+        in_threads = self.in_list("thread_id")
+        self.DELETE_THREAD_WRITES = f"DELETE FROM {wr} WHERE {in_threads}"
+        self.DELETE_THREAD_BLOBS = f"DELETE FROM {bl} WHERE {in_threads}"
+        self.DELETE_THREAD_CHECKPOINTS = f"DELETE FROM {cp} WHERE {in_threads}"
+
+        self.SELECT_THREADS_OF_RUNS = f"SELECT DISTINCT thread_id FROM {cp} WHERE {self.in_list('run_id')}"
+        self.DELETE_RUN_WRITES = (
+            f"DELETE FROM {wr} WHERE EXISTS (SELECT 1 FROM {cp} c WHERE c.thread_id = {wr}.thread_id"
+            f" AND c.checkpoint_ns = {wr}.checkpoint_ns AND c.checkpoint_id = {wr}.checkpoint_id"
+            f" AND {self.in_list('c.run_id')})"
+        )
+        self.DELETE_RUN_CHECKPOINTS = f"DELETE FROM {cp} WHERE {self.in_list('run_id')}"
+
+        # Blobs no remaining checkpoint of the thread refers to.
+        self.DELETE_UNREFERENCED_BLOBS = (
+            f"DELETE FROM {bl} WHERE {in_threads} AND NOT EXISTS ("
+            f"SELECT 1 FROM {cp} c, {self.each}(c.channel_versions) cv"
+            f" WHERE c.thread_id = {bl}.thread_id AND c.checkpoint_ns = {bl}.checkpoint_ns"
+            f" AND cv.key = {bl}.channel AND cv.value = {bl}.version)"
+        )
+        # Writes whose checkpoint is gone.
+        self.DELETE_ORPHAN_WRITES = (
+            f"DELETE FROM {wr} WHERE {in_threads} AND NOT EXISTS ("
+            f"SELECT 1 FROM {cp} c WHERE c.thread_id = {wr}.thread_id"
+            f" AND c.checkpoint_ns = {wr}.checkpoint_ns AND c.checkpoint_id = {wr}.checkpoint_id)"
+        )
+
+        self.COUNT_THREAD_CHECKPOINTS = f"SELECT count(*) FROM {cp} WHERE thread_id = {p}"
+        self.COPY_CHECKPOINTS = (
+            f"INSERT INTO {cp} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            " run_id, record, channel_versions, metadata)"
+            f" SELECT {p}, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, record,"
+            f" channel_versions, metadata FROM {cp} WHERE thread_id = {p}"
+        )
+        self.COPY_BLOBS = (
+            f"INSERT INTO {bl} (thread_id, checkpoint_ns, channel, version, type, data)"
+            f" SELECT {p}, checkpoint_ns, channel, version, type, data FROM {bl} WHERE thread_id = {p}"
+        )
+        self.COPY_WRITES = (
+            f"INSERT INTO {wr} (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel,"
+            " type, data, task_path)"
+            f" SELECT {p}, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, data,"
+            f" task_path FROM {wr} WHERE thread_id = {p}"
+        )
+
+        # The parent chain of one checkpoint, nearest first (depth 1 = the parent itself).
+        self.SELECT_ANCESTORS = (
+            "WITH RECURSIVE chain (checkpoint_id, depth) AS ("
+            f" SELECT parent_checkpoint_id, 1 FROM {cp}"
+            f" WHERE thread_id = {p} AND checkpoint_ns = {p} AND checkpoint_id = {p}"
+            " UNION ALL"
+            f" SELECT c.parent_checkpoint_id, chain.depth + 1 FROM {cp} c JOIN chain"
+            f" ON c.thread_id = {p} AND c.checkpoint_ns = {p} AND c.checkpoint_id = chain.checkpoint_id"
+            f" WHERE chain.depth < {p})"
+            f" SELECT c.checkpoint_id, c.channel_versions{self.text}, chain.depth FROM chain"
+            f" JOIN {cp} c ON c.thread_id = {p} AND c.checkpoint_ns = {p}"
+            " AND c.checkpoint_id = chain.checkpoint_id ORDER BY chain.depth"
+        )
+        self.SELECT_BLOB = (
+            f"SELECT type, data FROM {bl} WHERE thread_id = {p} AND checkpoint_ns = {p}"
+            f" AND channel = {p} AND version = {p}"
+        )
+
+        # Checkpoints of the given threads, for prune: (thread, ns, id, parent, metadata)
+        self.SELECT_THREAD_SKELETON = (
+            f"SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            f" metadata{self.text} FROM {cp} WHERE {in_threads}"
+        )
+        self.DELETE_CHECKPOINT = (
+            f"DELETE FROM {cp} WHERE thread_id = {p} AND checkpoint_ns = {p} AND checkpoint_id = {p}"
+        )
+
+    def in_list(self, column: str) -> str:
+        """`column IN <one bound list>`: a JSON array on SQLite, an array on PostgreSQL."""
+        if self.dialect == "sqlite":
+            return f"{column} IN (SELECT value FROM json_each({self.p}))"
+        return f"{column} = ANY({self.p})"
+
+    def list_param(self, values: Sequence[str]) -> Any:
+        if self.dialect == "sqlite":
+            import json
+
+            return json.dumps(list(values))
+        return list(values)
+
+    def writes_for_channels(self, n_checkpoints: int) -> str:
+        """Writes to some channels at some checkpoints of one thread and namespace."""
+        wr = self.tables["writes"]
+        p = self.p
+        return (
+            f"SELECT checkpoint_id, task_id, channel, type, data, task_path, idx FROM {wr}"
+            f" WHERE thread_id = {p} AND checkpoint_ns = {p} AND {self.in_list('checkpoint_id')}"
+            f" AND {self.in_list('channel')}"
+        )
+
+    def metadata_condition(self, term: FilterTerm, params: list[Any], column: str) -> str:
+        """One metadata equality condition; the key and value are always parameters.
+
+        SQLite::
+
+            EXISTS (SELECT 1 FROM json_each(c.metadata) m
+                    WHERE m.key = ? AND m.type = ? [AND m.value = ?])
+
+        PostgreSQL (containment lets the GIN index find candidates; equality is exact)::
+
+            metadata @> jsonb_build_object(%s::text, %s::jsonb) AND metadata -> %s = %s::jsonb
+        """
+        if self.dialect == "postgres":
+            params.extend([term.key, term.json_text, term.key, term.json_text])
+            return f"{column} @> jsonb_build_object(%s::text, %s::jsonb) AND {column} -> %s::text = %s::jsonb"
+        params.extend([term.key, term.json_type])
+        cond = "m.key = ? AND m.type = ?"
+        if term.json_type not in ("null", "true", "false"):
+            params.append(term.value)
+            cond += " AND m.value = ?"
+        return f"EXISTS (SELECT 1 FROM json_each({column}) m WHERE {cond})"
+
+    def select_page(self, q: PageQuery) -> tuple[str, list[Any]]:
+        """One page of checkpoints with their blobs and writes, as one statement::
+
+        WITH c AS (SELECT ... FROM checkpoints WHERE <q> ORDER BY checkpoint_id DESC,
+                   thread_id DESC, checkpoint_ns DESC LIMIT n)
+        SELECT 0, <checkpoint columns> FROM c
+        UNION ALL SELECT 1, <blob columns> FROM blobs WHERE (key) IN (<keys of c>)
+        UNION ALL SELECT 2, <write columns> FROM c JOIN writes ...
+        """
+        p = self.p
+        cp, bl, wr = self.tables["checkpoints"], self.tables["blobs"], self.tables["writes"]
+        params: list[Any] = []
+        where: list[str] = []
+        if q.thread_id is not None:
+            where.append(f"thread_id = {p}")
+            params.append(q.thread_id)
+        if q.checkpoint_ns is not None:
+            where.append(f"checkpoint_ns = {p}")
+            params.append(q.checkpoint_ns)
+        if q.checkpoint_id is not None:
+            where.append(f"checkpoint_id = {p}")
+            params.append(q.checkpoint_id)
+        if q.before_id is not None:
+            where.append(f"checkpoint_id < {p}")
+            params.append(q.before_id)
+        if q.after is not None:
+            where.append(f"(checkpoint_id, thread_id, checkpoint_ns) < ({p}, {p}, {p})")
+            params.extend(q.after)
+        if q.run_ids is not None:
+            where.append(self.in_list("run_id"))
+            params.append(self.list_param(q.run_ids))
+        for term in q.filters:
+            where.append(self.metadata_condition(term, params, "metadata"))
+        sql = (
+            "WITH c AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            f" metadata{self.text} AS metadata, channel_versions, record FROM {cp}"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"
+        )
+        if q.limit is not None:
+            sql += f" LIMIT {p}"
+            params.append(q.limit)
+        sql += ")"
+        cols = (
+            "0 AS kind, thread_id AS k1, checkpoint_ns AS k2, checkpoint_id AS k3,"
+            f" parent_checkpoint_id AS k4, metadata AS k5, channel_versions{self.text} AS k6,"
+            " NULL AS k7, record AS bin, NULL AS num"
+        )
+        sql += f" SELECT {cols} FROM c"
+        if q.with_values:
+            sql += (
+                " UNION ALL SELECT 1, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type,"
+                f" NULL, NULL, b.data, NULL FROM {bl} b"
+                " WHERE (b.thread_id, b.checkpoint_ns, b.channel, b.version) IN"
+                f" (SELECT c.thread_id, c.checkpoint_ns, cv.key, cv.value"
+                f" FROM c, {self.each}(c.channel_versions) cv)"
+                " UNION ALL SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id,"
+                f" w.channel, w.type, w.task_path, w.data, w.idx FROM c JOIN {wr} w ON"
+                " w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns"
+                " AND w.checkpoint_id = c.checkpoint_id"
+            )
+        return sql, params

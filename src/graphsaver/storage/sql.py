@@ -1,0 +1,65 @@
+"""The statements an operation asks a database to run, and the loops that run them.
+
+An operation in `graphsaver.core.ops` is a generator: it yields statements and receives their
+results, and returns the operation's result. It never touches a connection. An engine drives
+the generator with `drive` (blocking drivers) or `adrive` (asyncio drivers), inside one
+transaction. This is the only place where the sync and async worlds differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Run a query; the operation receives its rows as a list of tuples."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    """Run a statement; the operation receives the number of rows it changed."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteMany:
+    """Run one statement for each parameter set; the operation receives None."""
+
+    sql: str
+    params: Sequence[Sequence[Any]]
+
+
+Statement = Fetch | Execute | ExecuteMany
+Operation = Generator[Statement, Any, T]
+
+
+def drive(op: Operation[T], run: Callable[[Statement], Any]) -> T:
+    """Run an operation with a blocking statement runner."""
+    result: Any = None
+    while True:
+        try:
+            statement = op.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result = run(statement)
+
+
+async def adrive(op: Operation[T], run: Callable[[Statement], Awaitable[Any]]) -> T:
+    """Run an operation with an asyncio statement runner."""
+    result: Any = None
+    while True:
+        try:
+            statement = op.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result = await run(statement)

@@ -1,0 +1,1 @@
+"""The SQLite engine (also the engine of the in-memory saver)."""

@@ -1,0 +1,123 @@
+"""Run the core's operations on SQLite: one connection, one transaction per operation.
+
+Why the standard `sqlite3` module and not aiosqlite: an operation is several statements that
+must run in one transaction, and aiosqlite hops to its worker thread once per statement. Here
+a whole operation is shipped to the engine's worker thread as one function, so `aput` costs
+one hop, and the sync methods run the same function on the caller's thread.
+
+Concurrency: one connection guarded by a lock serves every thread of the process; WAL mode
+lets other processes read while one writes, and write transactions start with
+`BEGIN IMMEDIATE` under a busy timeout, so concurrent writers queue instead of failing with
+"database is locked".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from graphsaver.errors import StorageError
+from graphsaver.storage.queries import Queries
+from graphsaver.storage.sql import Execute, ExecuteMany, Fetch, Operation, Statement, drive
+
+T = TypeVar("T")
+QUERIES = Queries(dialect="sqlite")
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _run_statement(cursor: sqlite3.Cursor, statement: Statement) -> Any:
+    if isinstance(statement, Fetch):
+        return cursor.execute(statement.sql, statement.params).fetchall()
+    if isinstance(statement, Execute):
+        return cursor.execute(statement.sql, statement.params).rowcount
+    if isinstance(statement, ExecuteMany):
+        cursor.executemany(statement.sql, statement.params)
+        return None
+    raise TypeError(f"not a statement: {statement!r}")
+
+
+class SqliteEngine:
+    """Owns one SQLite connection and runs operations on it, from any thread or event loop."""
+
+    queries = QUERIES
+    prefix = ""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        busy_timeout: float = 60.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.path = path
+        self.in_memory = path == ":memory:"
+        self.where = "in memory" if self.in_memory else f"at sqlite:///{path}"
+        if synchronous.upper() not in SYNCHRONOUS:
+            raise StorageError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
+        if not self.in_memory:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise StorageError(f"cannot open the database {self.where}: folder {folder!r} does not exist")
+        try:
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if not self.in_memory:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {self.where}: {exc}") from exc
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+
+    def run(self, op: Operation[T], *, write: bool) -> T:
+        """Run an operation in one transaction on the calling thread."""
+        with self._lock:
+            if self._closed:
+                op.close()
+                raise StorageError(f"the saver for the database {self.where} is closed")
+            cursor = self._conn.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = drive(op, lambda st: _run_statement(cursor, st))
+                except BaseException:
+                    if self._conn.in_transaction:
+                        cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                raise StorageError(f"the database {self.where} failed: {exc}") from exc
+            finally:
+                op.close()
+                cursor.close()
+
+    async def arun(self, op: Operation[T], *, write: bool) -> T:
+        """Run an operation from an event loop: one hop to the engine's worker thread."""
+        if self.in_memory:
+            return self.run(op, write=write)  # no I/O to wait for: a hop would only cost time
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="graphsaver-sqlite")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: self.run(op, write=write))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._conn.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    async def aclose(self) -> None:
+        self.close()
