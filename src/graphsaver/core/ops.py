@@ -1,6 +1,6 @@
 """Every saver operation, written once as a generator of SQL statements.
 
-An operation yields `Fetch`/`Execute`/`ExecuteMany` requests and receives their results; an
+An operation yields `Fetch`/`Execute`/`ExecuteMany`/`Apply` requests and receives their results; an
 engine runs the whole generator inside one transaction (one thread hop on SQLite, one
 connection checkout on PostgreSQL). Encoding happens before the first statement and decoding
 after the last, so the same code serves `put` and `aput`, SQLite and PostgreSQL.
@@ -42,7 +42,7 @@ from graphsaver.core.records import (
 )
 from graphsaver.errors import ConfigError, ThreadExistsError
 from graphsaver.storage.queries import PageQuery, Queries
-from graphsaver.storage.sql import Execute, ExecuteMany, Fetch, Operation
+from graphsaver.storage.sql import Apply, Execute, ExecuteMany, Fetch, Operation
 
 PAGE_SIZE = 100
 ANCESTOR_CHUNK = 64
@@ -84,9 +84,9 @@ def put(
     )
     if blobs:
         yield ExecuteMany(q.INSERT_BLOB, blobs)
-    yield Execute(q.UPSERT_CHECKPOINT, row)
+    yield Apply(q.UPSERT_CHECKPOINT, row)
     ts = str(checkpoint.get("ts") or checkpoint["id"])
-    yield Execute(q.TOUCH_THREAD, (key.thread_id, ts, ts))
+    yield Apply(q.TOUCH_THREAD, (key.thread_id, ts, ts))
     return config_for(key.thread_id, key.checkpoint_ns, checkpoint["id"])
 
 
@@ -251,10 +251,10 @@ def _pending_writes(serde: SerializerProtocol, rows: list[tuple[Any, ...]], wher
 
 def delete_threads(q: Queries, thread_ids: Sequence[str]) -> Operation[None]:
     ids = q.list_param([str(t) for t in thread_ids])
-    yield Execute(q.DELETE_THREAD_WRITES, (ids,))
-    yield Execute(q.DELETE_THREAD_BLOBS, (ids,))
-    yield Execute(q.DELETE_THREAD_CHECKPOINTS, (ids,))
-    yield Execute(q.DELETE_THREAD_ROWS, (ids,))
+    yield Apply(q.DELETE_THREAD_WRITES, (ids,))
+    yield Apply(q.DELETE_THREAD_BLOBS, (ids,))
+    yield Apply(q.DELETE_THREAD_CHECKPOINTS, (ids,))
+    yield Apply(q.DELETE_THREAD_ROWS, (ids,))
 
 
 def delete_for_runs(q: Queries, run_ids: Sequence[str]) -> Operation[int]:

@@ -33,13 +33,28 @@ class Execute:
 
 @dataclass(frozen=True, slots=True)
 class ExecuteMany:
-    """Run one statement for each parameter set; the operation receives None."""
+    """Run one statement for each parameter set; the operation receives None.
+
+    The operation does not look at the outcome, so an engine may queue it (PostgreSQL's
+    pipeline mode) and send it with whatever comes next, until the commit.
+    """
 
     sql: str
     params: Sequence[Sequence[Any]]
 
 
-Statement = Fetch | Execute | ExecuteMany
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """Run a statement whose outcome the operation does not need; it receives None.
+
+    Like `ExecuteMany`, an engine may queue it until the next `Fetch`/`Execute` or the commit.
+    """
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+Statement = Fetch | Execute | ExecuteMany | Apply
 Operation = Generator[Statement, Any, T]
 
 

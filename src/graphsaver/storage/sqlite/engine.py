@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from graphsaver.errors import StorageError
 from graphsaver.storage.queries import Queries
-from graphsaver.storage.sql import Execute, ExecuteMany, Fetch, Operation, Statement, drive
+from graphsaver.storage.sql import Apply, Execute, ExecuteMany, Fetch, Operation, Statement, drive
 
 T = TypeVar("T")
 QUERIES = Queries(dialect="sqlite")
@@ -36,6 +36,9 @@ def _run_statement(cursor: sqlite3.Cursor, statement: Statement) -> Any:
         return cursor.execute(statement.sql, statement.params).rowcount
     if isinstance(statement, ExecuteMany):
         cursor.executemany(statement.sql, statement.params)
+        return None
+    if isinstance(statement, Apply):
+        cursor.execute(statement.sql, statement.params)
         return None
     raise TypeError(f"not a statement: {statement!r}")
 
