@@ -13,6 +13,7 @@ __all__ = [
     "InvalidURLError",
     "StorageError",
     "SchemaVersionError",
+    "IntegrityError",
     "CorruptDataError",
     "CheckpointNotFoundError",
     "ThreadExistsError",
@@ -46,6 +47,12 @@ class StorageError(GraphsaverError):
 
 class SchemaVersionError(StorageError):
     """The database schema was written by a newer graphsaver than this one."""
+
+    __module__ = "graphsaver"
+
+
+class IntegrityError(StorageError):
+    """The database refused a write that would break one of its constraints."""
 
     __module__ = "graphsaver"
 

@@ -25,6 +25,8 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from graphsaver.core import codec, ops
+from graphsaver.core.lists import ListCache, ListKey, ListState
+from graphsaver.errors import IntegrityError
 from graphsaver.storage import migrations
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import Operation
@@ -65,6 +67,7 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         self._engine = engine
         self._q = engine.queries
         self._setup_on_enter = setup
+        self._lists = ListCache()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -108,10 +111,18 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
     # --- the checkpointer contract ------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._engine.run(ops.get_tuple(self._q, self.serde, ops.get_query(config)), write=False)
+        op = ops.get_tuple(self._q, self.serde, ops.get_query(config))
+        return self._remember(self._engine.run(op, write=False))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._engine.arun(ops.get_tuple(self._q, self.serde, ops.get_query(config)), write=False)
+        op = ops.get_tuple(self._q, self.serde, ops.get_query(config))
+        return self._remember(await self._engine.arun(op, write=False))
+
+    def _remember(self, result: tuple[T, Sequence[tuple[ListKey, ListState]]]) -> T:
+        """Keep the list states of what was read or written, for the next put's deltas."""
+        value, states = result
+        self._lists.update(states)
+        return value
 
     def list(
         self,
@@ -147,8 +158,12 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        op = ops.put(self._q, self.serde, config, checkpoint, metadata, new_versions)
-        return self._engine.run(op, write=True)
+        args = (config, checkpoint, metadata, new_versions)
+        try:
+            return self._remember(self._engine.run(self._put_op(*args), write=True))
+        except IntegrityError:
+            self._forget(config)
+            return self._remember(self._engine.run(self._put_op(*args), write=True))
 
     async def aput(
         self,
@@ -157,8 +172,26 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        op = ops.put(self._q, self.serde, config, checkpoint, metadata, new_versions)
-        return await self._engine.arun(op, write=True)
+        args = (config, checkpoint, metadata, new_versions)
+        try:
+            return self._remember(await self._engine.arun(self._put_op(*args), write=True))
+        except IntegrityError:
+            self._forget(config)
+            return self._remember(await self._engine.arun(self._put_op(*args), write=True))
+
+    def _put_op(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Operation[tuple[RunnableConfig, Sequence[tuple[ListKey, ListState]]]]:
+        return ops.put(self._q, self.serde, self._lists, config, checkpoint, metadata, new_versions)
+
+    def _forget(self, config: RunnableConfig) -> None:
+        """A list delta's base was deleted by someone else: store full values for the thread."""
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        self._lists.forget_threads([str(thread_id)])
 
     def put_writes(
         self,
@@ -181,15 +214,19 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         await self._engine.arun(op, write=True)
 
     def delete_thread(self, thread_id: str) -> None:
+        self._lists.forget_threads([thread_id])
         self._engine.run(ops.delete_threads(self._q, [thread_id]), write=True)
 
     async def adelete_thread(self, thread_id: str) -> None:
+        self._lists.forget_threads([thread_id])
         await self._engine.arun(ops.delete_threads(self._q, [thread_id]), write=True)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._lists.clear()
         self._engine.run(ops.delete_for_runs(self._q, run_ids), write=True)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._lists.clear()
         await self._engine.arun(ops.delete_for_runs(self._q, run_ids), write=True)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -199,9 +236,11 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         await self._engine.arun(ops.copy_thread(self._q, source_thread_id, target_thread_id), write=True)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._lists.forget_threads(thread_ids)
         self._engine.run(ops.prune(self._q, thread_ids, strategy), write=True)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._lists.forget_threads(thread_ids)
         await self._engine.arun(ops.prune(self._q, thread_ids, strategy), write=True)
 
     def get_delta_channel_history(

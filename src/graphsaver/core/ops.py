@@ -27,15 +27,16 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from graphsaver.core import codec
+from graphsaver.core.lists import LIST_DELTA, Blob, ChainDecoder, ListCache, ListKey, ListState, encode_delta
 from graphsaver.core.records import (
     Key,
-    canonical_json,
     config_for,
     decode_json_object,
     decode_metadata,
     decode_record,
     encode_metadata,
     encode_record,
+    encode_versions,
     filter_terms,
     key_from_config,
     version_key,
@@ -54,23 +55,42 @@ ANCESTOR_CHUNK = 64
 def put(
     q: Queries,
     serde: SerializerProtocol,
+    lists: ListCache,
     config: RunnableConfig,
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     new_versions: ChannelVersions,
-) -> Operation[RunnableConfig]:
-    """Store a checkpoint: a blob for each channel whose version changed, and one row."""
+) -> Operation[tuple[RunnableConfig, list[tuple[ListKey, ListState]]]]:
+    """Store a checkpoint: a blob for each channel whose version changed, and one row.
+
+    A list that extends one this process stored or read is stored as a delta (core/lists.py).
+    Returns the new config and the list states to remember once the transaction commits.
+    """
     key = key_from_config(config)
     where = Key(key.thread_id, key.checkpoint_ns, checkpoint["id"]).describe()
     values = checkpoint["channel_values"]
     blobs = []
+    states = []
     for channel, version in new_versions.items():
-        if channel in values:
-            type_, data = codec.dumps(serde, values[channel], f"channel {channel!r} of {where}")
-        else:
+        vkey = version_key(version)
+        what = f"channel {channel!r} of {where}"
+        base = None
+        if channel not in values:
             type_, data = codec.EMPTY, None
-        blobs.append((key.thread_id, key.checkpoint_ns, channel, version_key(version), type_, data))
-    versions = canonical_json({ch: version_key(v) for ch, v in checkpoint["channel_versions"].items()})
+        else:
+            value = values[channel]
+            lkey = (key.thread_id, key.checkpoint_ns, channel)
+            delta = encode_delta(serde, lists.get(lkey), value, vkey, what)
+            if delta is not None:
+                type_, (data, state) = LIST_DELTA, delta
+                base = lists.get(lkey).version  # type: ignore[union-attr]
+                states.append((lkey, state))
+            else:
+                type_, data = codec.dumps(serde, value, what)
+                if type(value) is list:
+                    states.append((lkey, ListState.full(vkey, value)))
+        blobs.append((key.thread_id, key.checkpoint_ns, channel, vkey, type_, data, base))
+    versions = encode_versions(checkpoint["channel_versions"])
     meta, run_id = encode_metadata(config, metadata)
     row = (
         key.thread_id,
@@ -87,7 +107,7 @@ def put(
     yield Apply(q.UPSERT_CHECKPOINT, row)
     ts = str(checkpoint.get("ts") or checkpoint["id"])
     yield Apply(q.TOUCH_THREAD, (key.thread_id, ts, ts))
-    return config_for(key.thread_id, key.checkpoint_ns, checkpoint["id"])
+    return config_for(key.thread_id, key.checkpoint_ns, checkpoint["id"]), states
 
 
 def put_writes(
@@ -170,9 +190,12 @@ def list_query(
     )
 
 
-def get_tuple(q: Queries, serde: SerializerProtocol, query: PageQuery) -> Operation[CheckpointTuple | None]:
-    tuples = yield from _read_page(q, serde, query)
-    return tuples[0] if tuples else None
+def get_tuple(
+    q: Queries, serde: SerializerProtocol, query: PageQuery
+) -> Operation[tuple[CheckpointTuple | None, list[tuple[ListKey, ListState]]]]:
+    """The checkpoint a config names (or the latest), and the list states it holds."""
+    tuples, states = yield from _read_page(q, serde, query)
+    return (tuples[0] if tuples else None), states
 
 
 def list_page(
@@ -180,7 +203,7 @@ def list_page(
 ) -> Operation[tuple[list[CheckpointTuple], PageQuery | None]]:
     """One page of a listing, and the query for the next page (None at the end)."""
     page = dataclasses.replace(query, limit=min(PAGE_SIZE, query.limit or PAGE_SIZE))
-    tuples = yield from _read_page(q, serde, page)
+    tuples, _ = yield from _read_page(q, serde, page)
     remaining = None if query.limit is None else query.limit - len(tuples)
     if len(tuples) < (page.limit or 0) or remaining == 0 or not tuples:
         return tuples, None
@@ -189,37 +212,39 @@ def list_page(
     return tuples, dataclasses.replace(query, after=after, limit=remaining)
 
 
-def _read_page(q: Queries, serde: SerializerProtocol, query: PageQuery) -> Operation[list[CheckpointTuple]]:
+def _read_page(
+    q: Queries, serde: SerializerProtocol, query: PageQuery
+) -> Operation[tuple[list[CheckpointTuple], list[tuple[ListKey, ListState]]]]:
     sql, params = q.select_page(query)
     rows = yield Fetch(sql, params)
     heads = []
-    blobs: dict[tuple[str, str, str, str], tuple[str, bytes | None]] = {}
+    blobs: dict[tuple[str, str, str, str], Blob] = {}
     writes: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
     for kind, k1, k2, k3, k4, k5, k6, k7, data, idx in rows:
         if kind == 0:
-            heads.append((k1, k2, k3, k4, k5, data))
+            heads.append((k1, k2, k3, k4, k5, k6, data))
         elif kind == 1:
-            blobs[(k1, k2, k3, k4)] = (k5, data)
+            blobs[(k1, k2, k3, k4)] = (k5, data, k6)
         else:
             writes[(k1, k2, k3)].append((k7 or "", k4, idx, k5, k6, data))
     heads.sort(key=lambda h: (h[2], h[0], h[1]), reverse=True)
-    decoded: dict[tuple[str, str, str, str], Any] = {}
+    decoder = ChainDecoder(serde)
     result = []
-    for thread_id, ns, checkpoint_id, parent_id, metadata, record in heads:
+    states: list[tuple[ListKey, ListState]] = []
+    for thread_id, ns, checkpoint_id, parent_id, metadata, versions, record in heads:
         where = Key(thread_id, ns, checkpoint_id).describe()
         body = decode_record(bytes(record), where)
+        body["channel_versions"] = decode_json_object(versions, f"the channel versions of {where}")
         values: dict[str, Any] = {}
         if query.with_values:
-            for channel, version in body.get("channel_versions", {}).items():
+            for channel, version in body["channel_versions"].items():
                 bkey = (thread_id, ns, channel, version_key(version))
-                if bkey in decoded:
-                    values[channel] = decoded[bkey]
-                    continue
                 blob = blobs.get(bkey)
                 if blob is None or blob[0] == codec.EMPTY:
                     continue
-                value = codec.loads(serde, blob[0], blob[1], f"channel {channel!r} of {where}")
-                decoded[bkey] = values[channel] = value
+                values[channel], state = decoder.value(bkey, blobs, f"channel {channel!r} of {where}")
+                if state is not None:
+                    states.append(((thread_id, ns, channel), state))
         checkpoint: Checkpoint = {**body, "channel_values": values}  # type: ignore[typeddict-item]
         pending = _pending_writes(serde, writes.get((thread_id, ns, checkpoint_id), []), where)
         result.append(
@@ -231,7 +256,7 @@ def _read_page(q: Queries, serde: SerializerProtocol, query: PageQuery) -> Opera
                 pending_writes=pending if query.with_values else None,
             )
         )
-    return result
+    return result, states
 
 
 def _pending_writes(serde: SerializerProtocol, rows: list[tuple[Any, ...]], where: str) -> list[PendingWrite]:
@@ -269,7 +294,7 @@ def delete_for_runs(q: Queries, run_ids: Sequence[str]) -> Operation[int]:
         return 0
     yield Execute(q.DELETE_RUN_WRITES, (runs,))
     deleted: int = yield Execute(q.DELETE_RUN_CHECKPOINTS, (runs,))
-    yield Execute(q.DELETE_UNREFERENCED_BLOBS, (q.list_param(threads),))
+    yield Execute(q.DELETE_UNREFERENCED_BLOBS, (q.list_param(threads), q.list_param(threads)))
     yield Execute(q.DELETE_EMPTY_THREAD_ROWS, (q.list_param(threads),))
     return deleted
 
@@ -316,7 +341,7 @@ def prune(q: Queries, thread_ids: Sequence[str], strategy: str) -> Operation[int
     if drop:
         yield ExecuteMany(q.DELETE_CHECKPOINT, drop)
         yield Execute(q.DELETE_ORPHAN_WRITES, (ids,))
-        yield Execute(q.DELETE_UNREFERENCED_BLOBS, (ids,))
+        yield Execute(q.DELETE_UNREFERENCED_BLOBS, (ids, ids))
     return len(drop)
 
 
@@ -358,7 +383,7 @@ def delta_channel_history(
     key = key_from_config(config)
     target = key.checkpoint_id
     if target is None:
-        head = yield from get_tuple(q, serde, dataclasses.replace(get_query(config), with_values=False))
+        head, _ = yield from get_tuple(q, serde, dataclasses.replace(get_query(config), with_values=False))
         if head is None:
             return {ch: {"writes": []} for ch in wanted}
         target = head.config["configurable"]["checkpoint_id"]
@@ -389,9 +414,10 @@ def delta_channel_history(
             for ch in wanted:
                 if ch in seeds or ch not in versions:
                     continue
-                blob = yield Fetch(q.SELECT_BLOB, (key.thread_id, key.checkpoint_ns, ch, versions[ch]))
-                if blob and blob[0][0] != codec.EMPTY:
-                    seeds[ch] = (len(path) - 1, versions[ch])
+                vkey = version_key(versions[ch])
+                found = yield Fetch(q.SELECT_BLOB_TYPE, (key.thread_id, key.checkpoint_ns, ch, vkey))
+                if found and found[0][0] != codec.EMPTY:
+                    seeds[ch] = (len(path) - 1, vkey)
             if len(seeds) == len(wanted):
                 break
         cursor = None if len(rows) < ANCESTOR_CHUNK else path[-1]
@@ -427,9 +453,20 @@ def delta_channel_history(
             ]
         }
         if ch in seeds:
-            blob = yield Fetch(q.SELECT_BLOB, (key.thread_id, key.checkpoint_ns, ch, seeds[ch][1]))
-            entry["seed"] = codec.loads(
-                serde, blob[0][0], blob[0][1], f"channel {ch!r} at checkpoint {path[seeds[ch][0]]!r}"
-            )
+            entry["seed"] = yield from _load_value(q, serde, key, ch, seeds[ch][1], path[seeds[ch][0]])
         result[ch] = entry
     return result
+
+
+def _load_value(
+    q: Queries, serde: SerializerProtocol, key: Key, channel: str, version: str, checkpoint_id: str
+) -> Operation[Any]:
+    """One channel value at one version, following list deltas to their base."""
+    rows = yield Fetch(
+        q.SELECT_BLOB_CHAIN,
+        (version, key.thread_id, key.checkpoint_ns, channel, key.thread_id, key.checkpoint_ns, channel),
+    )
+    blobs: dict[Any, Blob] = {(v,): (t, d, b) for v, t, d, b in rows}
+    what = f"channel {channel!r} of {Key(key.thread_id, key.checkpoint_ns, checkpoint_id).describe()}"
+    value, _ = ChainDecoder(serde).value((version,), blobs, what)
+    return value

@@ -81,6 +81,16 @@ def config_for(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Runnab
     }
 
 
+def encode_versions(versions: Mapping[str, Any]) -> str:
+    """Channel versions as a JSON object, keeping ints, floats and strings apart."""
+    for channel, version in versions.items():
+        if not isinstance(version, (str, int, float)) or isinstance(version, bool):
+            raise SerializationError(
+                f"channel {channel!r} has version {version!r}: versions must be str, int or float"
+            )
+    return canonical_json(dict(versions))
+
+
 def version_key(version: object) -> str:
     """The text form of a channel version, as stored in the blob table's key."""
     if isinstance(version, float):
@@ -103,8 +113,11 @@ def unpack(data: bytes) -> Any:
 
 
 def encode_record(checkpoint: Checkpoint) -> bytes:
-    """Everything of a checkpoint but its channel values, as msgpack."""
-    body = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+    """Everything of a checkpoint but its channel values and versions, as msgpack.
+
+    The channel versions are stored once, in their own JSON column (`encode_versions`).
+    """
+    body = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "channel_versions")}
     try:
         return pack([RECORD_FORMAT, body])
     except (TypeError, ValueError, OverflowError) as exc:

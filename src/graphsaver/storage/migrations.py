@@ -98,8 +98,13 @@ MIGRATIONS: list[Migration] = [
                 version TEXT NOT NULL,
                 type TEXT NOT NULL,
                 data BLOB,
-                PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+                base TEXT,
+                PRIMARY KEY (thread_id, checkpoint_ns, channel, version),
+                FOREIGN KEY (thread_id, checkpoint_ns, channel, base)
+                    REFERENCES graphsaver_blobs (thread_id, checkpoint_ns, channel, version)
             ) WITHOUT ROWID""",
+            "CREATE INDEX {p}graphsaver_blobs_base ON graphsaver_blobs"
+            " (thread_id, checkpoint_ns, channel, base) WHERE base IS NOT NULL",
             """CREATE TABLE {p}graphsaver_writes (
                 thread_id TEXT NOT NULL,
                 checkpoint_ns TEXT NOT NULL DEFAULT '',
@@ -137,8 +142,13 @@ MIGRATIONS: list[Migration] = [
                 version TEXT NOT NULL,
                 type TEXT NOT NULL,
                 data BYTEA,
-                PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+                base TEXT,
+                PRIMARY KEY (thread_id, checkpoint_ns, channel, version),
+                FOREIGN KEY (thread_id, checkpoint_ns, channel, base)
+                    REFERENCES {p}graphsaver_blobs (thread_id, checkpoint_ns, channel, version)
             )""",
+            "CREATE INDEX graphsaver_blobs_base ON {p}graphsaver_blobs"
+            " (thread_id, checkpoint_ns, channel, base) WHERE base IS NOT NULL",
             """CREATE TABLE {p}graphsaver_writes (
                 thread_id TEXT NOT NULL,
                 checkpoint_ns TEXT NOT NULL DEFAULT '',

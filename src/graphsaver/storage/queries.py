@@ -17,7 +17,7 @@ from graphsaver.core.records import FilterTerm
 # The columns of a "tuple page" (kind, k1..k7, bin, num): checkpoint rows (kind 0), blob rows
 # (kind 1) and write rows (kind 2), in one result, so a page costs one statement.
 #   kind 0: thread, ns, checkpoint_id, parent_id, metadata, channel_versions, NULL, record, NULL
-#   kind 1: thread, ns, channel, version, type, NULL, NULL, data, NULL
+#   kind 1: thread, ns, channel, version, type, base, NULL, data, NULL
 #   kind 2: thread, ns, checkpoint_id, task_id, channel, type, task_path, data, idx
 
 
@@ -49,6 +49,8 @@ class Queries:
         self.each = "json_each" if dialect == "sqlite" else "jsonb_each_text"
         self.json_param = p if dialect == "sqlite" else f"{p}::jsonb"
         self.text = "" if dialect == "sqlite" else "::text"
+        # a channel version from the channel_versions JSON, as the text the blob key holds
+        self.cv_version = "CAST(cv.value AS TEXT)" if dialect == "sqlite" else "cv.value"
         t = self.tables = {
             "checkpoints": f"{prefix}graphsaver_checkpoints",
             "blobs": f"{prefix}graphsaver_blobs",
@@ -75,9 +77,10 @@ class Queries:
             f" updated_at FROM {th} WHERE thread_id = {p} ON CONFLICT (thread_id) DO NOTHING"
         )
 
+        # `base` is set on a list delta: the version of the same channel it extends.
         self.INSERT_BLOB = (
-            f"INSERT INTO {bl} (thread_id, checkpoint_ns, channel, version, type, data) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
+            f"INSERT INTO {bl} (thread_id, checkpoint_ns, channel, version, type, data, base) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
         )
         self.UPSERT_CHECKPOINT = (
             f"INSERT INTO {cp} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
@@ -114,12 +117,17 @@ class Queries:
         )
         self.DELETE_RUN_CHECKPOINTS = f"DELETE FROM {cp} WHERE {self.in_list('run_id')}"
 
-        # Blobs no remaining checkpoint of the thread refers to.
+        # Blobs that no remaining checkpoint of the threads needs: not referenced by a
+        # checkpoint's channel versions, nor the base of a list delta that is (transitively).
         self.DELETE_UNREFERENCED_BLOBS = (
-            f"DELETE FROM {bl} WHERE {in_threads} AND NOT EXISTS ("
-            f"SELECT 1 FROM {cp} c, {self.each}(c.channel_versions) cv"
-            f" WHERE c.thread_id = {bl}.thread_id AND c.checkpoint_ns = {bl}.checkpoint_ns"
-            f" AND cv.key = {bl}.channel AND cv.value = {bl}.version)"
+            "WITH RECURSIVE live (thread_id, checkpoint_ns, channel, version) AS ("
+            f" SELECT c.thread_id, c.checkpoint_ns, cv.key, {self.cv_version} FROM {cp} c,"
+            f" {self.each}(c.channel_versions) cv WHERE {self.in_list('c.thread_id')}"
+            " UNION SELECT b.thread_id, b.checkpoint_ns, b.channel, b.base FROM live l"
+            f" JOIN {bl} b ON b.thread_id = l.thread_id AND b.checkpoint_ns = l.checkpoint_ns"
+            " AND b.channel = l.channel AND b.version = l.version WHERE b.base IS NOT NULL)"
+            f" DELETE FROM {bl} WHERE {in_threads} AND (thread_id, checkpoint_ns, channel, version)"
+            " NOT IN (SELECT thread_id, checkpoint_ns, channel, version FROM live)"
         )
         # Writes whose checkpoint is gone.
         self.DELETE_ORPHAN_WRITES = (
@@ -136,8 +144,9 @@ class Queries:
             f" channel_versions, metadata FROM {cp} WHERE thread_id = {p}"
         )
         self.COPY_BLOBS = (
-            f"INSERT INTO {bl} (thread_id, checkpoint_ns, channel, version, type, data)"
-            f" SELECT {p}, checkpoint_ns, channel, version, type, data FROM {bl} WHERE thread_id = {p}"
+            f"INSERT INTO {bl} (thread_id, checkpoint_ns, channel, version, type, data, base)"
+            f" SELECT {p}, checkpoint_ns, channel, version, type, data, base FROM {bl}"
+            f" WHERE thread_id = {p}"
         )
         self.COPY_WRITES = (
             f"INSERT INTO {wr} (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel,"
@@ -159,8 +168,18 @@ class Queries:
             f" JOIN {cp} c ON c.thread_id = {p} AND c.checkpoint_ns = {p}"
             " AND c.checkpoint_id = chain.checkpoint_id ORDER BY chain.depth"
         )
-        self.SELECT_BLOB = (
-            f"SELECT type, data FROM {bl} WHERE thread_id = {p} AND checkpoint_ns = {p}"
+        # One channel value at one version, with the chain of list deltas it is built from.
+        self.SELECT_BLOB_CHAIN = (
+            "WITH RECURSIVE chain (version) AS (SELECT CAST(" + p + " AS TEXT)"
+            f" UNION SELECT b.base FROM chain JOIN {bl} b ON b.thread_id = {p}"
+            f" AND b.checkpoint_ns = {p} AND b.channel = {p} AND b.version = chain.version"
+            " WHERE b.base IS NOT NULL)"
+            f" SELECT b.version, b.type, b.data, b.base FROM {bl} b WHERE b.thread_id = {p}"
+            f" AND b.checkpoint_ns = {p} AND b.channel = {p}"
+            " AND b.version IN (SELECT version FROM chain)"
+        )
+        self.SELECT_BLOB_TYPE = (
+            f"SELECT type FROM {bl} WHERE thread_id = {p} AND checkpoint_ns = {p}"
             f" AND channel = {p} AND version = {p}"
         )
 
@@ -252,7 +271,7 @@ class Queries:
         for term in q.filters:
             where.append(self.metadata_condition(term, params, "metadata"))
         sql = (
-            "WITH c AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            "WITH RECURSIVE c AS (SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
             f" metadata{self.text} AS metadata, channel_versions, record FROM {cp}"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"
@@ -261,6 +280,16 @@ class Queries:
             sql += f" LIMIT {p}"
             params.append(q.limit)
         sql += ")"
+        if q.with_values:
+            # every blob the page's checkpoints refer to, and the bases of list deltas
+            sql += (
+                ", keys (thread_id, checkpoint_ns, channel, version) AS ("
+                f"SELECT c.thread_id, c.checkpoint_ns, cv.key, {self.cv_version} FROM c, {self.each}"
+                "(c.channel_versions) cv UNION SELECT b.thread_id, b.checkpoint_ns, b.channel,"
+                f" b.base FROM keys k JOIN {bl} b ON b.thread_id = k.thread_id"
+                " AND b.checkpoint_ns = k.checkpoint_ns AND b.channel = k.channel"
+                " AND b.version = k.version WHERE b.base IS NOT NULL)"
+            )
         cols = (
             "0 AS kind, thread_id AS k1, checkpoint_ns AS k2, checkpoint_id AS k3,"
             f" parent_checkpoint_id AS k4, metadata AS k5, channel_versions{self.text} AS k6,"
@@ -270,10 +299,9 @@ class Queries:
         if q.with_values:
             sql += (
                 " UNION ALL SELECT 1, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type,"
-                f" NULL, NULL, b.data, NULL FROM {bl} b"
+                f" b.base, NULL, b.data, NULL FROM {bl} b"
                 " WHERE (b.thread_id, b.checkpoint_ns, b.channel, b.version) IN"
-                f" (SELECT c.thread_id, c.checkpoint_ns, cv.key, cv.value"
-                f" FROM c, {self.each}(c.channel_versions) cv)"
+                " (SELECT thread_id, checkpoint_ns, channel, version FROM keys)"
                 " UNION ALL SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id,"
                 f" w.channel, w.type, w.task_path, w.data, w.idx FROM c JOIN {wr} w ON"
                 " w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns"

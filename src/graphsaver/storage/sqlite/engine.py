@@ -20,7 +20,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from graphsaver.errors import StorageError
+from graphsaver.errors import IntegrityError, StorageError
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import Apply, Execute, ExecuteMany, Fetch, Operation, Statement, drive
 
@@ -70,6 +70,7 @@ class SqliteEngine:
                 path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
             if not self.in_memory:
                 self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
@@ -96,6 +97,8 @@ class SqliteEngine:
                     raise
                 cursor.execute("COMMIT")
                 return result
+            except sqlite3.IntegrityError as exc:
+                raise IntegrityError(f"the database {self.where} refused a write: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StorageError(f"the database {self.where} failed: {exc}") from exc
             finally:

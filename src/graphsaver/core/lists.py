@@ -1,0 +1,151 @@
+"""Append-only lists (message histories) stored as deltas, so storage grows linearly.
+
+A conversation's message list gains a few items per step. Upstream savers re-encode and
+re-store the whole list at every step: O(N^2) bytes and CPU over a thread's life. graphsaver
+stores a new list version as a *delta*: a reference to an earlier version of the same channel
+(its `base`) plus the encoded appended items. A full value is stored again when the run of
+deltas since the last full value grows longer than that value had items (and at least
+`MIN_RUN`), so the bytes stay O(N) and the read chain stays shorter than the list.
+
+How a delta is found without re-reading: the saver remembers, per (thread, namespace,
+channel), the last list it stored or read (`ListState`, a shallow copy of the items). A new
+value is a delta when it is longer and its prefix holds *the same objects* (identity, not
+equality: cheap, and exact for LangGraph's reducers, which copy the list and append). A
+value whose items were replaced (add_messages with an existing id), a fork, a fresh process
+or another worker's write simply produces a full value. The base is referenced by version,
+never computed, so versions minted by anyone work. The database enforces the reference
+(a foreign key): a write whose base was deleted by another process fails, and the saver
+retries it with full values.
+
+Values are treated as immutable once checkpointed, as LangGraph's reducers assume: mutating
+an already-stored message object in place is not detected by the identity check.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from graphsaver.core import codec
+from graphsaver.core.records import pack, unpack
+from graphsaver.errors import CorruptDataError
+
+LIST_DELTA = "graphsaver.list-delta"
+MIN_RUN = 16
+
+ListKey = tuple[str, str, str]  # thread, namespace, channel
+
+
+@dataclass(frozen=True, slots=True)
+class ListState:
+    """A list version this process stored or read, which later versions may extend."""
+
+    version: str
+    items: list[Any]  # a shallow copy: later in-place appends to the live list don't show here
+    depth: int  # deltas since the last full value
+    full_len: int  # items in that full value
+
+    @classmethod
+    def full(cls, version: str, value: list[Any]) -> ListState:
+        return cls(version, list(value), 0, len(value))
+
+
+class ListCache:
+    """The latest `ListState` per (thread, namespace, channel); bounded, thread-safe."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._states: OrderedDict[ListKey, ListState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: ListKey) -> ListState | None:
+        with self._lock:
+            return self._states.get(key)
+
+    def update(self, states: Iterable[tuple[ListKey, ListState]]) -> None:
+        with self._lock:
+            for key, state in states:
+                self._states[key] = state
+                self._states.move_to_end(key)
+            while len(self._states) > self._size:
+                self._states.popitem(last=False)
+
+    def forget_threads(self, thread_ids: Iterable[str]) -> None:
+        gone = {str(t) for t in thread_ids}
+        with self._lock:
+            for key in [k for k in self._states if k[0] in gone]:
+                del self._states[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+
+def encode_delta(
+    serde: SerializerProtocol, state: ListState | None, value: Any, version: str, what: str
+) -> tuple[bytes, ListState] | None:
+    """The delta that turns `state`'s list into `value`, or None when a full value is due."""
+    if state is None or type(value) is not list:
+        return None
+    n = len(state.items)
+    if len(value) <= n or state.depth + 1 > max(MIN_RUN, state.full_len):
+        return None
+    if not all(map(operator.is_, state.items, value)):
+        return None
+    items = [codec.dumps(serde, item, what) for item in value[n:]]
+    data = pack([state.depth + 1, state.full_len, items])
+    return data, ListState(version, list(value), state.depth + 1, state.full_len)
+
+
+Blob = tuple[str, "bytes | None", "str | None"]  # type, data, base
+
+
+class ChainDecoder:
+    """Decodes channel values, following list deltas to their base; each blob decoded once."""
+
+    def __init__(self, serde: SerializerProtocol) -> None:
+        self.serde = serde
+        self._values: dict[Any, Any] = {}
+        self._deltas: dict[Any, tuple[str | None, list[Any], int, int]] = {}
+
+    def value(self, key: Any, blobs: dict[Any, Blob], what: str) -> tuple[Any, ListState | None]:
+        """The value of blob `key` (a tuple ending in the version) and its list state, if a list."""
+        chain = []
+        cursor = key
+        while cursor not in self._values:
+            blob = blobs.get(cursor)
+            if blob is None:
+                raise CorruptDataError(
+                    f"{what}: the stored list version {cursor[-1]!r} it extends is missing"
+                )
+            type_, data, base = blob
+            if type_ != LIST_DELTA:
+                self._values[cursor] = codec.loads(self.serde, type_, data, what)
+                break
+            if cursor not in self._deltas:
+                self._deltas[cursor] = self._decode_delta(data, base, what)
+            chain.append(cursor)
+            cursor = (*cursor[:-1], base)
+        if not chain:
+            value = self._values[key]
+            return value, ListState.full(key[-1], value) if type(value) is list else None
+        built = list(self._values[cursor])
+        for link in reversed(chain):
+            built.extend(self._deltas[link][1])
+        _, _, depth, full_len = self._deltas[key]
+        return built, ListState(key[-1], list(built), depth, full_len)
+
+    def _decode_delta(
+        self, data: bytes | None, base: str | None, what: str
+    ) -> tuple[str | None, list[Any], int, int]:
+        try:
+            depth, full_len, items = unpack(bytes(data or b""))
+        except Exception as exc:  # msgpack raises several unrelated types on bad input
+            raise CorruptDataError(f"{what}: a stored list delta is corrupt: {exc}") from exc
+        return base, [codec.loads(self.serde, t, b, what) for t, b in items], int(depth), int(full_len)

@@ -1,0 +1,143 @@
+"""List channels stored as deltas: exact round trips, forks, copy, prune, deletes, and races."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.base import empty_checkpoint
+
+import graphsaver
+from graphsaver.core.lists import LIST_DELTA, MIN_RUN
+
+
+def _put(
+    saver: Any, thread: str, parent: dict | None, messages: list, version: int, run_id: str = "r"
+) -> dict:
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"messages": messages}
+    checkpoint["channel_versions"] = {"messages": version}
+    config = parent or {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    return saver.put(
+        config, checkpoint, {"source": "loop", "step": version, "run_id": run_id}, {"messages": version}
+    )
+
+
+def _blob_types(path: str) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [
+            r[0] for r in conn.execute("SELECT type FROM graphsaver_blobs ORDER BY CAST(version AS INTEGER)")
+        ]
+
+
+def test_growing_list_is_stored_as_deltas_and_reads_back_exactly(tmp_path) -> None:
+    path = str(tmp_path / "l.db")
+    with graphsaver.SqliteSaver(path) as saver:
+        messages: list = []
+        config = None
+        configs = []
+        for i in range(1, 60):
+            messages = [*messages, {"i": i, "text": "x" * 50}]
+            config = _put(saver, "t", config, messages, i)
+            configs.append((config, list(messages)))
+        types = _blob_types(path)
+        assert types.count(LIST_DELTA) >= 50
+        # every version reads back exactly, from a fresh saver (no cache) and from this one
+        with graphsaver.SqliteSaver(path) as other:
+            for cfg, expected in configs:
+                assert other.get_tuple(cfg).checkpoint["channel_values"]["messages"] == expected
+                assert saver.get_tuple(cfg).checkpoint["channel_values"]["messages"] == expected
+
+
+def test_full_value_is_stored_again_when_the_delta_run_outgrows_it(tmp_path) -> None:
+    path = str(tmp_path / "l.db")
+    with graphsaver.SqliteSaver(path) as saver:
+        messages: list = []
+        config = None
+        for i in range(1, 200):
+            messages = [*messages, i]
+            config = _put(saver, "t", config, messages, i)
+    types = _blob_types(path)
+    full = [i for i, t in enumerate(types) if t != LIST_DELTA]
+    # full values at doubling lengths: few of them, and never a run longer than allowed
+    assert 4 <= len(full) <= 8
+    runs = [b - a - 1 for a, b in zip(full, [*full[1:], len(types)], strict=True)]
+    assert max(runs) <= max(MIN_RUN, full[-2] + 1)
+
+
+def test_fork_from_an_old_version_stays_exact(backend: str, saver_url: str) -> None:
+    with graphsaver.connect(saver_url) as saver:
+        c1 = _put(saver, "t", None, ["a"], 1)
+        c2 = _put(saver, "t", c1, ["a", "b"], 2)
+        c3 = _put(saver, "t", c2, ["a", "b", "c"], 3)
+        # fork from c2: a new list that shares the prefix but diverges
+        fork = _put(saver, "t", c2, ["a", "b", "X"], 4)
+        fork2 = _put(saver, "t", fork, ["a", "b", "X", "Y"], 5)
+        assert saver.get_tuple(c3).checkpoint["channel_values"]["messages"] == ["a", "b", "c"]
+        assert saver.get_tuple(fork2).checkpoint["channel_values"]["messages"] == ["a", "b", "X", "Y"]
+        listed = {
+            t.config["configurable"]["checkpoint_id"]: t.checkpoint["channel_values"]["messages"]
+            for t in saver.list({"configurable": {"thread_id": "t"}})
+        }
+        assert listed[c3["configurable"]["checkpoint_id"]] == ["a", "b", "c"]
+        assert listed[fork2["configurable"]["checkpoint_id"]] == ["a", "b", "X", "Y"]
+
+
+def test_in_place_append_to_the_live_list_is_still_exact(backend: str, saver_url: str) -> None:
+    with graphsaver.connect(saver_url) as saver:
+        live = ["a"]
+        c1 = _put(saver, "t", None, live, 1)
+        live.append("b")  # a reducer that appends in place: the stored version must not change
+        c2 = _put(saver, "t", c1, live, 2)
+        assert saver.get_tuple(c1).checkpoint["channel_values"]["messages"] == ["a"]
+        assert saver.get_tuple(c2).checkpoint["channel_values"]["messages"] == ["a", "b"]
+
+
+def test_prune_copy_and_delete_for_runs_keep_delta_bases(backend: str, saver_url: str) -> None:
+    with graphsaver.connect(saver_url) as saver:
+        config = None
+        messages: list = []
+        for i in range(1, 10):
+            messages = [*messages, i]
+            config = _put(saver, "t", config, messages, i, run_id=f"run{i}")
+        saver.copy_thread("t", "copy")
+        saver.prune(["t"], strategy="keep_latest")
+        # a second saver (no list cache) on the same database; memory:// has only the one
+        fresh = saver if backend == "memory" else graphsaver.connect(saver_url)
+        with fresh:
+            assert (
+                fresh.get_tuple({"configurable": {"thread_id": "t"}}).checkpoint["channel_values"]["messages"]
+                == messages
+            )
+            assert (
+                fresh.get_tuple({"configurable": {"thread_id": "copy"}}).checkpoint["channel_values"][
+                    "messages"
+                ]
+                == messages
+            )
+            fresh.delete_for_runs([f"run{i}" for i in range(1, 9)])
+            latest = fresh.get_tuple({"configurable": {"thread_id": "copy"}})
+            assert latest.checkpoint["channel_values"]["messages"] == messages
+            assert len(list(fresh.list({"configurable": {"thread_id": "copy"}}))) == 1
+
+
+def test_put_after_another_saver_deleted_the_base_stores_full_values(tmp_path) -> None:
+    path = str(tmp_path / "race.db")
+    with graphsaver.SqliteSaver(path) as writer, graphsaver.SqliteSaver(path) as other:
+        c1 = _put(writer, "t", None, ["a"], 1)
+        other.delete_thread("t")  # the base the writer remembers is gone
+        c2 = _put(writer, "t", c1, ["a", "b"], 2)
+        assert other.get_tuple(c2).checkpoint["channel_values"]["messages"] == ["a", "b"]
+        assert _blob_types(path) == ["msgpack"]
+
+
+def test_corrupt_delta_names_the_channel(tmp_path) -> None:
+    path = str(tmp_path / "bad.db")
+    with graphsaver.SqliteSaver(path) as saver:
+        c1 = _put(saver, "t", None, ["a"], 1)
+        c2 = _put(saver, "t", c1, ["a", "b"], 2)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE graphsaver_blobs SET data = x'c1c1' WHERE type = ?", (LIST_DELTA,))
+    with graphsaver.SqliteSaver(path) as saver, pytest.raises(graphsaver.CorruptDataError, match="messages"):
+        saver.get_tuple(c2)
