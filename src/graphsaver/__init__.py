@@ -11,6 +11,7 @@ from graphsaver.errors import (
     SerializationError,
     StorageError,
     ThreadExistsError,
+    ThreadNotFoundError,
 )
 from graphsaver.saver import GraphsaverSaver
 from graphsaver.sqlite import InMemorySaver, SqliteSaver
@@ -30,6 +31,7 @@ __all__ = [
     "SerializationError",
     "CheckpointNotFoundError",
     "ThreadExistsError",
+    "ThreadNotFoundError",
 ]
 
 

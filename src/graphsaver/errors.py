@@ -16,6 +16,7 @@ __all__ = [
     "IntegrityError",
     "CorruptDataError",
     "CheckpointNotFoundError",
+    "ThreadNotFoundError",
     "ThreadExistsError",
     "SerializationError",
 ]
@@ -71,6 +72,12 @@ class SerializationError(GraphsaverError):
 
 class CheckpointNotFoundError(GraphsaverError, LookupError):
     """A checkpoint asked for by id does not exist."""
+
+    __module__ = "graphsaver"
+
+
+class ThreadNotFoundError(CheckpointNotFoundError):
+    """A thread asked for by id has no checkpoints."""
 
     __module__ = "graphsaver"
 

@@ -192,6 +192,70 @@ class Queries:
             f"DELETE FROM {cp} WHERE thread_id = {p} AND checkpoint_ns = {p} AND checkpoint_id = {p}"
         )
 
+        # --- history (graphsaver.history, core/history_ops.py) ---------------------------------
+        # Per-thread summaries for one page of threads: the latest root checkpoint and the
+        # number of root checkpoints, found through the primary key of just those threads.
+        latest = (
+            f"(SELECT max(m.checkpoint_id) FROM {cp} m WHERE m.thread_id = c.thread_id"
+            " AND m.checkpoint_ns = '')"
+        )
+        self.HISTORY_THREAD_HEADS = (
+            f"SELECT c.thread_id, c.checkpoint_id, c.metadata{self.text}, c.record,"
+            f" c.channel_versions{self.text},"
+            f" (SELECT count(*) FROM {cp} n WHERE n.thread_id = c.thread_id AND n.checkpoint_ns = '')"
+            f" FROM {cp} c WHERE {self.in_list('c.thread_id')} AND c.checkpoint_ns = ''"
+            f" AND c.checkpoint_id = {latest}"
+        )
+        # The writes saved against some checkpoints of some threads (rows are matched to their
+        # (thread, checkpoint) pair by the caller).
+        self.HISTORY_WRITE_CHANNELS = (
+            f"SELECT thread_id, checkpoint_id, task_id, task_path, channel FROM {wr}"
+            f" WHERE {self.in_list('thread_id')} AND checkpoint_ns = ''"
+            f" AND {self.in_list('checkpoint_id')}"
+        )
+        self.HISTORY_WRITES = (
+            f"SELECT checkpoint_id, task_id, task_path, channel, idx, type, data FROM {wr}"
+            f" WHERE thread_id = {p} AND checkpoint_ns = {p} AND {self.in_list('checkpoint_id')}"
+        )
+        self.HISTORY_COUNT_THREADS = f"SELECT count(*) FROM {th}"
+        # A checkpoint and all its ancestors.
+        self.HISTORY_CHAIN = (
+            "WITH RECURSIVE chain (checkpoint_id) AS ("
+            f" SELECT checkpoint_id FROM {cp}"
+            f" WHERE thread_id = {p} AND checkpoint_ns = {p} AND checkpoint_id = {p}"
+            f" UNION SELECT c.parent_checkpoint_id FROM {cp} c JOIN chain"
+            f" ON c.thread_id = {p} AND c.checkpoint_ns = {p} AND c.checkpoint_id = chain.checkpoint_id"
+            " WHERE c.parent_checkpoint_id IS NOT NULL)"
+            " SELECT checkpoint_id FROM chain"
+        )
+        self.HISTORY_FORK_CHECKPOINTS = (
+            f"INSERT INTO {cp} (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+            " run_id, record, channel_versions, metadata)"
+            f" SELECT {p}, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, record,"
+            f" channel_versions, metadata FROM {cp} WHERE thread_id = {p} AND checkpoint_ns = {p}"
+            f" AND {self.in_list('checkpoint_id')}"
+        )
+        self.HISTORY_FORK_WRITES = (
+            f"INSERT INTO {wr} (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel,"
+            " type, data, task_path)"
+            f" SELECT {p}, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, data,"
+            f" task_path FROM {wr} WHERE thread_id = {p} AND checkpoint_ns = {p}"
+            f" AND {self.in_list('checkpoint_id')}"
+        )
+        # Rows and bytes per thread, for `graphsaver stats`: (thread, rows, bytes) per table.
+        self.HISTORY_STATS_CHECKPOINTS = (
+            f"SELECT thread_id, count(*), coalesce(sum(length(record)), 0) FROM {cp}"
+            f" WHERE {in_threads} GROUP BY thread_id"
+        )
+        self.HISTORY_STATS_BLOBS = (
+            f"SELECT thread_id, count(*), coalesce(sum(length(data)), 0) FROM {bl}"
+            f" WHERE {in_threads} GROUP BY thread_id"
+        )
+        self.HISTORY_STATS_WRITES = (
+            f"SELECT thread_id, count(*), coalesce(sum(length(data)), 0) FROM {wr}"
+            f" WHERE {in_threads} GROUP BY thread_id"
+        )
+
     def in_list(self, column: str) -> str:
         """`column IN <one bound list>`: a JSON array on SQLite, an array on PostgreSQL."""
         if self.dialect == "sqlite":
@@ -307,4 +371,34 @@ class Queries:
                 " w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns"
                 " AND w.checkpoint_id = c.checkpoint_id"
             )
+        return sql, params
+
+    # --- history -------------------------------------------------------------------------------
+
+    def history_threads_page(
+        self, filters: Sequence[FilterTerm], after: tuple[str, str] | None, limit: int
+    ) -> tuple[str, list[Any]]:
+        """One page of threads from the summary table, the most recently updated first::
+
+        SELECT thread_id, created_at, updated_at FROM threads t
+        WHERE (t.updated_at, t.thread_id) < (?, ?)          -- the cursor, after page 1
+          AND EXISTS (SELECT 1 FROM checkpoints c            -- one per metadata filter term
+                      WHERE c.thread_id = t.thread_id AND <metadata condition>)
+        ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?
+        """
+        p = self.p
+        th, cp = self.tables["threads"], self.tables["checkpoints"]
+        params: list[Any] = []
+        where = []
+        if after is not None:
+            where.append(f"(t.updated_at, t.thread_id) < ({p}, {p})")
+            params.extend(after)
+        for term in filters:
+            cond = self.metadata_condition(term, params, "c.metadata")
+            where.append(f"EXISTS (SELECT 1 FROM {cp} c WHERE c.thread_id = t.thread_id AND {cond})")
+        sql = f"SELECT t.thread_id, t.created_at, t.updated_at FROM {th} t"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT {p}"
+        params.append(limit)
         return sql, params
