@@ -11,29 +11,46 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, writes_sort_key
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.checkpoint.base.id import uuid6
 
-from graphsaver.connect import connect
 from graphsaver.core import history_ops, timeline
-from graphsaver.core.history_ops import WriteRow
 from graphsaver.core.records import config_for, filter_terms
 from graphsaver.core.timeline import Branch, ChannelChange, TaskStatus
-from graphsaver.errors import (
-    CheckpointNotFoundError,
-    ConfigError,
-    ThreadExistsError,
-    ThreadNotFoundError,
+from graphsaver.errors import ConfigError, ThreadNotFoundError
+from graphsaver.plans import (
+    Call,
+    Plan,
+    Storage,
+    all_thread_ids,
+    arun,
+    get,
+    graphsaver_saver,
+    named,
+    now,
+    run,
+    text_or_none,
+    thread_config,
+    writes,
 )
 from graphsaver.saver import GraphsaverSaver
-from graphsaver.storage.sql import Operation
+from graphsaver.transfer import (
+    Progress,
+    acopy_database,
+    acopy_threads,
+    aexport_threads,
+    aimport_threads,
+    copy_database,
+    copy_threads,
+    export_threads,
+    import_threads,
+)
 
 __all__ = [
     "Branch",
@@ -196,156 +213,6 @@ class ThreadStats:
     detail: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Reported after each thread of a long operation."""
-
-    done: int
-    total: int | None
-    thread_id: str
-    checkpoints: int  # checkpoints handled so far
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-# --- plans and their two drivers ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """Call `target.method(...)` (or `await target.a<method>(...)`); `many`: collect an iterator."""
-
-    target: Any
-    method: str
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    many: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Storage:
-    """Run a storage operation on a graphsaver saver's engine, in one transaction."""
-
-    saver: GraphsaverSaver
-    op: Operation[Any]
-    write: bool = False
-
-
-_Plan = Generator[_Call | _Storage, Any, T]
-
-
-def _run(plan: _Plan[T]) -> T:
-    result: Any = None
-    try:
-        while True:
-            try:
-                step = plan.send(result)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            if isinstance(step, _Storage):
-                result = step.saver._engine.run(step.op, write=step.write)
-            else:
-                out = getattr(step.target, step.method)(*step.args, **step.kwargs)
-                result = list(out) if step.many else out
-    finally:
-        plan.close()
-
-
-async def _arun(plan: _Plan[T]) -> T:
-    result: Any = None
-    try:
-        while True:
-            try:
-                step = plan.send(result)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            if isinstance(step, _Storage):
-                result = await step.saver._engine.arun(step.op, write=step.write)
-            else:
-                method = getattr(step.target, "a" + step.method)
-                if step.many:
-                    result = [item async for item in method(*step.args, **step.kwargs)]
-                else:
-                    result = await method(*step.args, **step.kwargs)
-    finally:
-        plan.close()
-
-
-def _graphsaver(saver: BaseCheckpointSaver[Any], what: str) -> GraphsaverSaver:
-    if not isinstance(saver, GraphsaverSaver):
-        raise ConfigError(f"{what} needs a graphsaver saver (graphsaver.connect), got {type(saver).__name__}")
-    return saver
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-def _thread_config(
-    thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
-) -> RunnableConfig:
-    configurable: dict[str, Any] = {"thread_id": str(thread_id), "checkpoint_ns": checkpoint_ns}
-    if checkpoint_id:
-        configurable["checkpoint_id"] = checkpoint_id
-    return {"configurable": configurable}
-
-
-def _get(
-    saver: BaseCheckpointSaver[Any],
-    thread_id: str,
-    checkpoint_ns: str,
-    checkpoint_id: str | None,
-    *,
-    values: bool,
-) -> _Plan[CheckpointTuple]:
-    """A checkpoint (the latest when no id), with values or metadata only; not found is an error."""
-    config = _thread_config(thread_id, checkpoint_ns, checkpoint_id)
-    if not values and isinstance(saver, GraphsaverSaver):
-        found = yield _Call(saver, "list_metadata", (config,), {"limit": 1}, many=True)
-        tup = found[0] if found else None
-    else:
-        tup = yield _Call(saver, "get_tuple", (config,))
-    if tup is None:
-        if checkpoint_id:
-            raise CheckpointNotFoundError(
-                f"checkpoint {checkpoint_id!r} not found in thread {thread_id!r}: "
-                "list its checkpoints with `graphsaver history THREAD`"
-            )
-        raise ThreadNotFoundError(
-            f"thread {thread_id!r} has no checkpoints: list threads with `graphsaver threads`"
-        )
-    return tup  # type: ignore[no-any-return]
-
-
-def _writes(saver: BaseCheckpointSaver[Any], tup: CheckpointTuple) -> _Plan[list[WriteRow]]:
-    """The pending writes of a checkpoint, with task paths where the saver keeps them."""
-    c = tup.config["configurable"]
-    if isinstance(saver, GraphsaverSaver):
-        op = history_ops.thread_writes(
-            saver._q, saver.serde, c["thread_id"], c.get("checkpoint_ns", ""), [c["checkpoint_id"]]
-        )
-        rows: list[WriteRow] = yield _Storage(saver, op)
-        return sorted(rows, key=lambda r: writes_sort_key(r.task_path, r.task_id, r.idx))
-    if tup.pending_writes is None:
-        tup = yield from _get(
-            saver, c["thread_id"], c.get("checkpoint_ns", ""), c["checkpoint_id"], values=True
-        )
-    return [
-        WriteRow(c["checkpoint_id"], t, "", ch, i, v) for i, (t, ch, v) in enumerate(tup.pending_writes or [])
-    ]
-
-
-def _named(rows: Sequence[WriteRow], fallback: Sequence[str] = ()) -> list[tuple[str, str | None, str, Any]]:
-    """(task_id, node name, channel, value); a lone node that ran names path-less writes."""
-    only = fallback[0] if len(fallback) == 1 else None
-    return [(r.task_id, timeline.task_name(r.task_path) or only, r.channel, r.value) for r in rows]
-
-
 # --- threads -----------------------------------------------------------------------------------
 
 
@@ -365,12 +232,12 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 def _threads(
     saver: BaseCheckpointSaver[Any], filter: Mapping[str, Any] | None, limit: int, cursor: str | None
-) -> _Plan[ThreadPage]:
-    gs = _graphsaver(saver, "listing threads")
+) -> Plan[ThreadPage]:
+    gs = graphsaver_saver(saver, "listing threads")
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
         raise ConfigError(f"limit must be an integer from 1 to 1000, got {limit!r}")
     op = history_ops.threads_page(gs._q, filter_terms(filter), _decode_cursor(cursor), limit)
-    rows, after = yield _Storage(gs, op)
+    rows, after = yield Storage(gs, op)
     infos = []
     for row in rows:
         nxt = timeline.next_nodes(row.head, values=False)
@@ -405,7 +272,7 @@ def threads(
     Pass the page's `cursor` back for the next page. A page costs the threads on it, however
     many checkpoints are stored.
     """
-    return _run(_threads(saver, filter, limit, cursor))
+    return run(_threads(saver, filter, limit, cursor))
 
 
 async def athreads(
@@ -416,20 +283,7 @@ async def athreads(
     cursor: str | None = None,
 ) -> ThreadPage:
     """Async `threads`."""
-    return await _arun(_threads(saver, filter, limit, cursor))
-
-
-def _all_thread_ids(saver: BaseCheckpointSaver[Any]) -> _Plan[list[str]]:
-    if not isinstance(saver, GraphsaverSaver):
-        tuples = yield _Call(saver, "list", (None,), many=True)
-        return list(dict.fromkeys(t.config["configurable"]["thread_id"] for t in tuples))
-    ids: list[str] = []
-    after = None
-    while True:
-        rows, after = yield _Storage(saver, history_ops.threads_page(saver._q, [], after, 500))
-        ids.extend(r.thread_id for r in rows)
-        if after is None:
-            return ids
+    return await arun(_threads(saver, filter, limit, cursor))
 
 
 # --- history -----------------------------------------------------------------------------------
@@ -437,10 +291,10 @@ def _all_thread_ids(saver: BaseCheckpointSaver[Any]) -> _Plan[list[str]]:
 
 def _history(
     saver: BaseCheckpointSaver[Any], thread_id: str, checkpoint_ns: str, limit: int | None, values: bool
-) -> _Plan[History]:
-    config = _thread_config(thread_id, checkpoint_ns)
+) -> Plan[History]:
+    config = thread_config(thread_id, checkpoint_ns)
     method = "list" if values or not isinstance(saver, GraphsaverSaver) else "list_metadata"
-    tuples: list[CheckpointTuple] = yield _Call(saver, method, (config,), {"limit": limit}, many=True)
+    tuples: list[CheckpointTuple] = yield Call(saver, method, (config,), {"limit": limit}, many=True)
     if not tuples:
         raise ThreadNotFoundError(
             f"thread {thread_id!r} has no checkpoints: list threads with `graphsaver threads`"
@@ -460,7 +314,7 @@ def _history(
                 checkpoint_id=cid,
                 parent_id=parent_of[cid],
                 step=step if isinstance(step, int) else None,
-                source=_text(meta.get("source")),
+                source=text_or_none(meta.get("source")),
                 created_at=tup.checkpoint.get("ts"),
                 nodes=timeline.nodes_run(tup.checkpoint, parent.checkpoint if parent else None),
                 next=timeline.next_nodes(tup.checkpoint, values=values),
@@ -486,7 +340,7 @@ def history(
     By default channel values are not loaded (metadata-only: cheap for long histories);
     `values=True` loads them. Works on any BaseCheckpointSaver.
     """
-    return _run(_history(saver, thread_id, checkpoint_ns, limit, values))
+    return run(_history(saver, thread_id, checkpoint_ns, limit, values))
 
 
 async def ahistory(
@@ -498,7 +352,7 @@ async def ahistory(
     values: bool = False,
 ) -> History:
     """Async `history`."""
-    return await _arun(_history(saver, thread_id, checkpoint_ns, limit, values))
+    return await arun(_history(saver, thread_id, checkpoint_ns, limit, values))
 
 
 # --- one checkpoint: its step's writes, its state, its next tasks -----------------------------
@@ -506,17 +360,17 @@ async def ahistory(
 
 def _step_writes(
     saver: BaseCheckpointSaver[Any], thread_id: str, checkpoint_id: str | None, checkpoint_ns: str
-) -> _Plan[dict[str, Any]]:
-    tup = yield from _get(saver, thread_id, checkpoint_ns, checkpoint_id, values=False)
+) -> Plan[dict[str, Any]]:
+    tup = yield from get(saver, thread_id, checkpoint_ns, checkpoint_id, values=False)
     if tup.parent_config is None:
         return {}
-    parent = yield from _get(
+    parent = yield from get(
         saver, thread_id, checkpoint_ns, tup.parent_config["configurable"]["checkpoint_id"], values=False
     )
-    rows = yield from _writes(saver, parent)
+    rows = yield from writes(saver, parent)
     ran = timeline.nodes_run(tup.checkpoint, parent.checkpoint)
     by_task: dict[str, tuple[str, dict[str, Any]]] = {}
-    for task_id, name, channel, value in _named(rows, ran):
+    for task_id, name, channel, value in named(rows, ran):
         if channel in timeline.SPECIAL or channel.startswith(timeline.TRIGGER_PREFIX):
             continue
         by_task.setdefault(task_id, (name or task_id, {}))[1][channel] = value
@@ -542,7 +396,7 @@ def step_writes(
     Rebuilt from the pending writes stored against the checkpoint's parent (LangGraph's old
     `metadata["writes"]`). The latest checkpoint when no id is given.
     """
-    return _run(_step_writes(saver, thread_id, checkpoint_id, checkpoint_ns))
+    return run(_step_writes(saver, thread_id, checkpoint_id, checkpoint_ns))
 
 
 async def astep_writes(
@@ -553,7 +407,7 @@ async def astep_writes(
     checkpoint_ns: str = "",
 ) -> dict[str, Any]:
     """Async `step_writes`."""
-    return await _arun(_step_writes(saver, thread_id, checkpoint_id, checkpoint_ns))
+    return await arun(_step_writes(saver, thread_id, checkpoint_id, checkpoint_ns))
 
 
 def _snapshot(
@@ -562,9 +416,9 @@ def _snapshot(
     checkpoint_id: str | None,
     checkpoint_ns: str,
     values: bool,
-) -> _Plan[Snapshot]:
-    tup = yield from _get(saver, thread_id, checkpoint_ns, checkpoint_id, values=values)
-    rows = yield from _writes(saver, tup)
+) -> Plan[Snapshot]:
+    tup = yield from get(saver, thread_id, checkpoint_ns, checkpoint_id, values=values)
+    rows = yield from writes(saver, tup)
     nxt = timeline.next_nodes(tup.checkpoint, values=values)
     meta = dict(tup.metadata or {})
     step = meta.get("step")
@@ -572,12 +426,12 @@ def _snapshot(
         config=tup.config,
         parent_id=(tup.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
         step=step if isinstance(step, int) else None,
-        source=_text(meta.get("source")),
+        source=text_or_none(meta.get("source")),
         created_at=tup.checkpoint.get("ts"),
         metadata=meta,
         values=dict(tup.checkpoint["channel_values"]) if values else {},
         next=nxt,
-        tasks=timeline.task_statuses(nxt, _named(rows, nxt)),
+        tasks=timeline.task_statuses(nxt, named(rows, nxt)),
     )
 
 
@@ -589,7 +443,7 @@ def snapshot(
     checkpoint_ns: str = "",
 ) -> Snapshot:
     """A checkpoint's state, next tasks with their status, and pending interrupts (latest by default)."""
-    return _run(_snapshot(saver, thread_id, checkpoint_id, checkpoint_ns, True))
+    return run(_snapshot(saver, thread_id, checkpoint_id, checkpoint_ns, True))
 
 
 async def asnapshot(
@@ -600,7 +454,7 @@ async def asnapshot(
     checkpoint_ns: str = "",
 ) -> Snapshot:
     """Async `snapshot`."""
-    return await _arun(_snapshot(saver, thread_id, checkpoint_id, checkpoint_ns, True))
+    return await arun(_snapshot(saver, thread_id, checkpoint_id, checkpoint_ns, True))
 
 
 def tasks(
@@ -612,7 +466,7 @@ def tasks(
 ) -> list[TaskStatus]:
     """The tasks of a checkpoint's next step: pending, succeeded, failed (with the error) or
     interrupted (with the interrupt values)."""
-    return _run(_snapshot(saver, thread_id, checkpoint_id, checkpoint_ns, True)).tasks
+    return run(_snapshot(saver, thread_id, checkpoint_id, checkpoint_ns, True)).tasks
 
 
 async def atasks(
@@ -623,7 +477,7 @@ async def atasks(
     checkpoint_ns: str = "",
 ) -> list[TaskStatus]:
     """Async `tasks`."""
-    return (await _arun(_snapshot(saver, thread_id, checkpoint_id, checkpoint_ns, True))).tasks
+    return (await arun(_snapshot(saver, thread_id, checkpoint_id, checkpoint_ns, True))).tasks
 
 
 # --- fork --------------------------------------------------------------------------------------
@@ -643,7 +497,7 @@ def _updated(
     checkpoint = {
         **old,
         "id": str(uuid6(clock_seq=step)),
-        "ts": _now(),
+        "ts": now(),
         "channel_values": {**old["channel_values"], **values},
         "channel_versions": versions,
         "updated_channels": sorted(values),
@@ -661,19 +515,19 @@ def _fork(
     as_node: str | None,
     graph: Any,
     checkpoint_ns: str,
-) -> _Plan[RunnableConfig]:
-    gs = _graphsaver(saver, "fork")
+) -> Plan[RunnableConfig]:
+    gs = graphsaver_saver(saver, "fork")
     target = new_thread_id or f"{thread_id}-fork-{uuid4().hex[:8]}"
-    op = history_ops.fork(gs._q, thread_id, checkpoint_ns, checkpoint_id, target, _now())
-    yield _Storage(gs, op, write=True)
+    op = history_ops.fork(gs._q, thread_id, checkpoint_ns, checkpoint_id, target, now())
+    yield Storage(gs, op, write=True)
     config = config_for(target, checkpoint_ns, checkpoint_id)
     if values is None:
         return config
     if graph is not None:
-        updated: RunnableConfig = yield _Call(graph, "update_state", (config, values), {"as_node": as_node})
+        updated: RunnableConfig = yield Call(graph, "update_state", (config, values), {"as_node": as_node})
         return updated
-    tup = yield from _get(gs, target, checkpoint_ns, checkpoint_id, values=True)
-    put: RunnableConfig = yield _Call(gs, "put", _updated(gs, tup, values))
+    tup = yield from get(gs, target, checkpoint_ns, checkpoint_id, values=True)
+    put: RunnableConfig = yield Call(gs, "put", _updated(gs, tup, values))
     return put
 
 
@@ -697,7 +551,7 @@ def fork(
     `CheckpointNotFoundError` for an unknown checkpoint, `ThreadExistsError` when the new
     thread already has checkpoints.
     """
-    return _run(_fork(saver, thread_id, checkpoint_id, new_thread_id, values, as_node, graph, checkpoint_ns))
+    return run(_fork(saver, thread_id, checkpoint_id, new_thread_id, values, as_node, graph, checkpoint_ns))
 
 
 async def afork(
@@ -713,7 +567,7 @@ async def afork(
 ) -> RunnableConfig:
     """Async `fork`."""
     plan = _fork(saver, thread_id, checkpoint_id, new_thread_id, values, as_node, graph, checkpoint_ns)
-    return await _arun(plan)
+    return await arun(plan)
 
 
 # --- diff --------------------------------------------------------------------------------------
@@ -726,13 +580,13 @@ def _diff(
     new: str | None,
     new_thread_id: str | None,
     checkpoint_ns: str,
-) -> _Plan[Diff]:
-    after = yield from _get(saver, new_thread_id or thread_id, checkpoint_ns, new, values=True)
+) -> Plan[Diff]:
+    after = yield from get(saver, new_thread_id or thread_id, checkpoint_ns, new, values=True)
     if old is None and after.parent_config is not None and (new_thread_id or thread_id) == thread_id:
         old = after.parent_config["configurable"]["checkpoint_id"]
     if old is None:
         return Diff(None, after.config, timeline.diff_values({}, after.checkpoint["channel_values"]))
-    before = yield from _get(saver, thread_id, checkpoint_ns, old, values=True)
+    before = yield from get(saver, thread_id, checkpoint_ns, old, values=True)
     changes = timeline.diff_values(before.checkpoint["channel_values"], after.checkpoint["channel_values"])
     return Diff(before.config, after.config, changes)
 
@@ -752,7 +606,7 @@ def diff(
     reads `new` from another thread (a fork). `Diff.render()` shows message lists one
     message per line.
     """
-    return _run(_diff(saver, thread_id, old, new, new_thread_id, checkpoint_ns))
+    return run(_diff(saver, thread_id, old, new, new_thread_id, checkpoint_ns))
 
 
 async def adiff(
@@ -765,7 +619,7 @@ async def adiff(
     checkpoint_ns: str = "",
 ) -> Diff:
     """Async `diff`."""
-    return await _arun(_diff(saver, thread_id, old, new, new_thread_id, checkpoint_ns))
+    return await arun(_diff(saver, thread_id, old, new, new_thread_id, checkpoint_ns))
 
 
 # --- prune and stats ---------------------------------------------------------------------------
@@ -773,12 +627,12 @@ async def adiff(
 
 def _prune(
     saver: BaseCheckpointSaver[Any], thread_ids: Sequence[str] | None, strategy: str, dry_run: bool
-) -> _Plan[list[tuple[str, str, str]]]:
-    gs = _graphsaver(saver, "prune")
-    ids = list(thread_ids) if thread_ids is not None else (yield from _all_thread_ids(gs))
-    plan: list[tuple[str, str, str]] = yield _Storage(gs, history_ops.prune_plan(gs._q, ids, strategy))
+) -> Plan[list[tuple[str, str, str]]]:
+    gs = graphsaver_saver(saver, "prune")
+    ids = list(thread_ids) if thread_ids is not None else (yield from all_thread_ids(gs))
+    plan: list[tuple[str, str, str]] = yield Storage(gs, history_ops.prune_plan(gs._q, ids, strategy))
     if not dry_run and ids:
-        yield _Call(gs, "prune", (ids,), {"strategy": strategy})
+        yield Call(gs, "prune", (ids,), {"strategy": strategy})
     return plan
 
 
@@ -791,7 +645,7 @@ def prune(
 ) -> list[tuple[str, str, str]]:
     """Prune threads (all when `thread_ids` is None) with `saver.prune`; returns the
     (thread, namespace, checkpoint) triples removed, or that would be with `dry_run=True`."""
-    return _run(_prune(saver, thread_ids, strategy, dry_run))
+    return run(_prune(saver, thread_ids, strategy, dry_run))
 
 
 async def aprune(
@@ -802,16 +656,16 @@ async def aprune(
     dry_run: bool = False,
 ) -> list[tuple[str, str, str]]:
     """Async `prune`."""
-    return await _arun(_prune(saver, thread_ids, strategy, dry_run))
+    return await arun(_prune(saver, thread_ids, strategy, dry_run))
 
 
-def _stats(saver: BaseCheckpointSaver[Any], thread_ids: Sequence[str] | None) -> _Plan[list[ThreadStats]]:
-    gs = _graphsaver(saver, "stats")
-    ids = list(thread_ids) if thread_ids is not None else (yield from _all_thread_ids(gs))
+def _stats(saver: BaseCheckpointSaver[Any], thread_ids: Sequence[str] | None) -> Plan[list[ThreadStats]]:
+    gs = graphsaver_saver(saver, "stats")
+    ids = list(thread_ids) if thread_ids is not None else (yield from all_thread_ids(gs))
     result = []
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        raw = yield _Storage(gs, history_ops.thread_stats(gs._q, chunk))
+        raw = yield Storage(gs, history_ops.thread_stats(gs._q, chunk))
         for thread_id in chunk:
             d = raw[thread_id]
             size = d["checkpoint_bytes"] + d["blob_bytes"] + d["write_bytes"]
@@ -821,298 +675,11 @@ def _stats(saver: BaseCheckpointSaver[Any], thread_ids: Sequence[str] | None) ->
 
 def stats(saver: BaseCheckpointSaver[Any], thread_ids: Sequence[str] | None = None) -> list[ThreadStats]:
     """Rows and stored bytes per thread (all threads when `thread_ids` is None)."""
-    return _run(_stats(saver, thread_ids))
+    return run(_stats(saver, thread_ids))
 
 
 async def astats(
     saver: BaseCheckpointSaver[Any], thread_ids: Sequence[str] | None = None
 ) -> list[ThreadStats]:
     """Async `stats`."""
-    return await _arun(_stats(saver, thread_ids))
-
-
-# --- export, import, copy ----------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _thread_records(
-    saver: BaseCheckpointSaver[Any], thread_id: str, lossless: bool
-) -> _Plan[list[dict[str, Any]]]:
-    """A thread's checkpoints oldest first (parents before children), as export records."""
-    config: RunnableConfig = {"configurable": {"thread_id": str(thread_id)}}
-    method = "list_metadata" if isinstance(saver, GraphsaverSaver) else "list"
-    heads: list[CheckpointTuple] = yield _Call(saver, method, (config,), many=True)
-    heads.sort(key=lambda t: t.config["configurable"]["checkpoint_id"])
-    records = []
-    for head in heads:
-        c = head.config["configurable"]
-        tup = yield from _get(saver, c["thread_id"], c["checkpoint_ns"], c["checkpoint_id"], values=True)
-        rows = yield from _writes(saver, tup)
-        parent = (tup.parent_config or {}).get("configurable", {}).get("checkpoint_id")
-        record: dict[str, Any] = {
-            "thread_id": c["thread_id"],
-            "checkpoint_ns": c["checkpoint_ns"],
-            "checkpoint_id": c["checkpoint_id"],
-            "parent_checkpoint_id": parent,
-            "metadata": dict(tup.metadata or {}),
-        }
-        if lossless:
-            type_, data = saver.serde.dumps_typed(tup.checkpoint)
-            record["checkpoint"] = {"type": type_, "data": _b64(data)}
-            record["writes"] = []
-            for r in rows:
-                wtype, wdata = saver.serde.dumps_typed(r.value)
-                record["writes"].append(
-                    {
-                        "task_id": r.task_id,
-                        "task_path": r.task_path,
-                        "channel": r.channel,
-                        "idx": r.idx,
-                        "type": wtype,
-                        "data": _b64(wdata),
-                    }
-                )
-        else:
-            record["created_at"] = tup.checkpoint.get("ts")
-            record["values"] = timeline.jsonable(tup.checkpoint["channel_values"])
-            record["next"] = list(timeline.next_nodes(tup.checkpoint, values=True))
-            record["writes"] = [
-                {
-                    "task_id": r.task_id,
-                    "node": timeline.task_name(r.task_path),
-                    "channel": r.channel,
-                    "value": timeline.jsonable(r.value),
-                }
-                for r in rows
-            ]
-        records.append(record)
-    return records
-
-
-def _export(
-    saver: BaseCheckpointSaver[Any],
-    out: IO[str],
-    thread_ids: Sequence[str] | None,
-    lossless: bool,
-    progress: ProgressCallback | None,
-) -> _Plan[int]:
-    ids = list(thread_ids) if thread_ids is not None else (yield from _all_thread_ids(saver))
-    if lossless:
-        out.write(json.dumps({"format": LOSSLESS, "version": FORMAT_VERSION}) + "\n")
-    count = 0
-    for done, thread_id in enumerate(ids, 1):
-        records = yield from _thread_records(saver, thread_id, lossless)
-        if not records:
-            raise ThreadNotFoundError(f"thread {thread_id!r} has no checkpoints: nothing to export")
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-        count += len(records)
-        if progress:
-            progress(Progress(done, len(ids), thread_id, count))
-    return count
-
-
-def export_threads(
-    saver: BaseCheckpointSaver[Any],
-    out: IO[str],
-    thread_ids: Sequence[str] | None = None,
-    *,
-    lossless: bool = False,
-    progress: ProgressCallback | None = None,
-) -> int:
-    """Write threads (all by default) as JSON Lines, one checkpoint per line, oldest first.
-
-    The readable form shows metadata, values (messages in full) and writes as plain JSON, for
-    `jq`. `lossless=True` writes the serializer's bytes instead, which `import_threads`
-    restores exactly. Returns the number of checkpoints written.
-    """
-    return _run(_export(saver, out, thread_ids, lossless, progress))
-
-
-async def aexport_threads(
-    saver: BaseCheckpointSaver[Any],
-    out: IO[str],
-    thread_ids: Sequence[str] | None = None,
-    *,
-    lossless: bool = False,
-    progress: ProgressCallback | None = None,
-) -> int:
-    """Async `export_threads`."""
-    return await _arun(_export(saver, out, thread_ids, lossless, progress))
-
-
-def _put_record(
-    saver: BaseCheckpointSaver[Any], record: Mapping[str, Any], lists: dict[Any, Any]
-) -> _Plan[None]:
-    """Store one lossless record with the public saver API."""
-    thread_id, ns = record["thread_id"], record["checkpoint_ns"]
-    checkpoint = saver.serde.loads_typed(
-        (record["checkpoint"]["type"], base64.b64decode(record["checkpoint"]["data"]))
-    )
-    values = checkpoint["channel_values"]
-    for channel, value in values.items():
-        # reuse the objects of the previous version of a growing list, so savers that store
-        # appended items as deltas (graphsaver) can recognise the prefix
-        previous = lists.get((thread_id, ns, channel))
-        if isinstance(value, list) and isinstance(previous, list) and previous == value[: len(previous)]:
-            values[channel] = value = [*previous, *value[len(previous) :]]
-        lists[(thread_id, ns, channel)] = value
-    parent = _thread_config(thread_id, ns, record["parent_checkpoint_id"])
-    versions = dict(checkpoint["channel_versions"])
-    yield _Call(saver, "put", (parent, checkpoint, record["metadata"], versions))
-    config = config_for(thread_id, ns, record["checkpoint_id"])
-    for task_id, task_path, writes in _write_calls(saver, record["writes"]):
-        yield _Call(saver, "put_writes", (config, writes, task_id, task_path))
-
-
-def _write_calls(
-    saver: BaseCheckpointSaver[Any], writes: Sequence[Mapping[str, Any]]
-) -> list[tuple[str, str, list[tuple[str, Any]]]]:
-    """The `put_writes` calls that store a task's writes again with their original indexes.
-
-    Regular writes are numbered by their position in one call; special ones (error,
-    interrupt, resume) have fixed indexes. A first regular index k > 0 means the original
-    call began with k special writes, so they go first in the same call.
-    """
-    tasks: dict[str, tuple[str, list[tuple[str, Any]], list[tuple[int, str, Any]]]] = {}
-    for w in writes:
-        value = saver.serde.loads_typed((w["type"], base64.b64decode(w["data"])))
-        path, specials, regulars = tasks.setdefault(w["task_id"], (w["task_path"], [], []))
-        if w["channel"] in timeline.SPECIAL:
-            specials.append((w["channel"], value))
-        else:
-            regulars.append((w["idx"], w["channel"], value))
-    calls: list[tuple[str, str, list[tuple[str, Any]]]] = []
-    for task_id, (path, specials, regulars) in tasks.items():
-        regulars.sort(key=lambda r: r[0])
-        k = regulars[0][0] if regulars else 0
-        lead = specials[len(specials) - k :] if 0 < k <= len(specials) else []
-        calls.extend((task_id, path, [s]) for s in specials[: len(specials) - len(lead)])
-        if regulars:
-            calls.append((task_id, path, [*lead, *((ch, v) for _, ch, v in regulars)]))
-    return calls
-
-
-def _import(
-    saver: BaseCheckpointSaver[Any], lines: Iterable[str], progress: ProgressCallback | None
-) -> _Plan[int]:
-    it = iter(lines)
-    header = json.loads(next(it, "") or "{}")
-    if header.get("format") != LOSSLESS:
-        raise ConfigError(
-            "not a lossless export: import reads files written with `graphsaver export --lossless` "
-            "(the readable JSON Lines form is for reading, not restoring)"
-        )
-    if header.get("version") != FORMAT_VERSION:
-        raise ConfigError(f"unknown lossless export version {header.get('version')!r}: upgrade graphsaver")
-    count, threads_done, current = 0, 0, None
-    lists: dict[Any, Any] = {}
-    for line in it:
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        if record["thread_id"] != current:
-            if current is not None and progress:
-                progress(Progress(threads_done, None, current, count))
-            current = record["thread_id"]
-            threads_done += 1
-            lists.clear()
-            existing = yield _Call(saver, "get_tuple", (_thread_config(current),))
-            if existing is not None:
-                raise ThreadExistsError(
-                    f"thread {current!r} already exists in the target: delete it first or import elsewhere"
-                )
-        yield from _put_record(saver, record, lists)
-        count += 1
-    if current is not None and progress:
-        progress(Progress(threads_done, None, current, count))
-    return count
-
-
-def import_threads(
-    saver: BaseCheckpointSaver[Any], source: Iterable[str], *, progress: ProgressCallback | None = None
-) -> int:
-    """Restore a lossless export (an open file or any iterable of lines) into a saver.
-
-    Refuses (`ThreadExistsError`) to write into a thread that already has checkpoints.
-    Returns the number of checkpoints imported.
-    """
-    return _run(_import(saver, source, progress))
-
-
-async def aimport_threads(
-    saver: BaseCheckpointSaver[Any], source: Iterable[str], *, progress: ProgressCallback | None = None
-) -> int:
-    """Async `import_threads`."""
-    return await _arun(_import(saver, source, progress))
-
-
-def _copy(
-    source: BaseCheckpointSaver[Any],
-    target: BaseCheckpointSaver[Any],
-    thread_ids: Sequence[str] | None,
-    progress: ProgressCallback | None,
-) -> _Plan[int]:
-    ids = list(thread_ids) if thread_ids is not None else (yield from _all_thread_ids(source))
-    count = 0
-    for done, thread_id in enumerate(ids, 1):
-        existing = yield _Call(target, "get_tuple", (_thread_config(thread_id),))
-        if existing is not None:
-            raise ThreadExistsError(f"thread {thread_id!r} already exists in the target: delete it first")
-        records = yield from _thread_records(source, thread_id, True)
-        lists: dict[Any, Any] = {}
-        for record in records:
-            yield from _put_record(target, record, lists)
-        count += len(records)
-        if progress:
-            progress(Progress(done, len(ids), thread_id, count))
-    return count
-
-
-def copy_threads(
-    source: BaseCheckpointSaver[Any],
-    target: BaseCheckpointSaver[Any],
-    thread_ids: Sequence[str] | None = None,
-    *,
-    progress: ProgressCallback | None = None,
-) -> int:
-    """Copy threads (all by default) from one saver to another, exactly; returns checkpoints copied."""
-    return _run(_copy(source, target, thread_ids, progress))
-
-
-async def acopy_threads(
-    source: BaseCheckpointSaver[Any],
-    target: BaseCheckpointSaver[Any],
-    thread_ids: Sequence[str] | None = None,
-    *,
-    progress: ProgressCallback | None = None,
-) -> int:
-    """Async `copy_threads`."""
-    return await _arun(_copy(source, target, thread_ids, progress))
-
-
-def copy_database(
-    source_url: str,
-    target_url: str,
-    thread_ids: Sequence[str] | None = None,
-    *,
-    progress: ProgressCallback | None = None,
-) -> int:
-    """Copy threads between two database URLs (e.g. SQLite to PostgreSQL)."""
-    with connect(source_url) as source, connect(target_url) as target:
-        return copy_threads(source, target, thread_ids, progress=progress)
-
-
-async def acopy_database(
-    source_url: str,
-    target_url: str,
-    thread_ids: Sequence[str] | None = None,
-    *,
-    progress: ProgressCallback | None = None,
-) -> int:
-    """Async `copy_database`."""
-    async with connect(source_url) as source, connect(target_url) as target:
-        return await acopy_threads(source, target, thread_ids, progress=progress)
+    return await arun(_stats(saver, thread_ids))
