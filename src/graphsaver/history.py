@@ -22,7 +22,7 @@ from langgraph.checkpoint.base.id import uuid6
 
 from graphsaver.core import history_ops, timeline
 from graphsaver.core.records import config_for, filter_terms
-from graphsaver.core.timeline import Branch, ChannelChange, TaskStatus
+from graphsaver.core.timeline import Branch, ChannelChange, TaskStatus, internal, jsonable, render_value
 from graphsaver.errors import ConfigError, ThreadNotFoundError
 from graphsaver.plans import (
     Call,
@@ -53,6 +53,9 @@ from graphsaver.transfer import (
 )
 
 __all__ = [
+    "internal",
+    "jsonable",
+    "render_value",
     "Branch",
     "ChannelChange",
     "Diff",
