@@ -111,11 +111,11 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
     # --- the checkpointer contract ------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        op = ops.get_tuple(self._q, self.serde, ops.get_query(config))
+        op = ops.get_tuple(self._q, self.serde, self._lists, ops.get_query(config))
         return self._remember(self._engine.run(op, write=False))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        op = ops.get_tuple(self._q, self.serde, ops.get_query(config))
+        op = ops.get_tuple(self._q, self.serde, self._lists, ops.get_query(config))
         return self._remember(await self._engine.arun(op, write=False))
 
     def _remember(self, result: tuple[T, Sequence[tuple[ListKey, ListState]]]) -> T:
@@ -134,7 +134,9 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
     ) -> Iterator[CheckpointTuple]:
         page = ops.list_query(config, filter=filter, before=before, limit=limit)
         while page is not None:
-            tuples, page = self._engine.run(ops.list_page(self._q, self.serde, page), write=False)
+            tuples, page = self._engine.run(
+                ops.list_page(self._q, self.serde, self._lists, page), write=False
+            )
             yield from tuples
 
     async def alist(
@@ -147,7 +149,9 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
     ) -> AsyncIterator[CheckpointTuple]:
         page = ops.list_query(config, filter=filter, before=before, limit=limit)
         while page is not None:
-            tuples, page = await self._engine.arun(ops.list_page(self._q, self.serde, page), write=False)
+            tuples, page = await self._engine.arun(
+                ops.list_page(self._q, self.serde, self._lists, page), write=False
+            )
             for item in tuples:
                 yield item
 
@@ -284,7 +288,9 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         """Like `list`, but without channel values or writes: for history views."""
         page = ops.list_query(config, filter=filter, before=before, limit=limit, with_values=False)
         while page is not None:
-            tuples, page = self._engine.run(ops.list_page(self._q, self.serde, page), write=False)
+            tuples, page = self._engine.run(
+                ops.list_page(self._q, self.serde, self._lists, page), write=False
+            )
             yield from tuples
 
     async def alist_metadata(
@@ -298,6 +304,8 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         """Like `alist`, but without channel values or writes: for history views."""
         page = ops.list_query(config, filter=filter, before=before, limit=limit, with_values=False)
         while page is not None:
-            tuples, page = await self._engine.arun(ops.list_page(self._q, self.serde, page), write=False)
+            tuples, page = await self._engine.arun(
+                ops.list_page(self._q, self.serde, self._lists, page), write=False
+            )
             for item in tuples:
                 yield item

@@ -57,22 +57,29 @@ class ListState:
 
 
 class ListCache:
-    """The latest `ListState` per (thread, namespace, channel); bounded, thread-safe."""
+    """The latest `ListState` per (thread, namespace, channel); bounded by thread, thread-safe."""
 
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._states: OrderedDict[ListKey, ListState] = OrderedDict()
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size  # (thread, namespace) pairs remembered
+        self._states: OrderedDict[tuple[str, str], dict[str, ListState]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: ListKey) -> ListState | None:
         with self._lock:
-            return self._states.get(key)
+            channels = self._states.get(key[:2])
+            return None if channels is None else channels.get(key[2])
+
+    def known(self, thread_id: str, checkpoint_ns: str) -> dict[str, str]:
+        """{channel: version} of the lists remembered for one thread and namespace."""
+        with self._lock:
+            channels = self._states.get((thread_id, checkpoint_ns)) or {}
+            return {channel: state.version for channel, state in channels.items()}
 
     def update(self, states: Iterable[tuple[ListKey, ListState]]) -> None:
         with self._lock:
-            for key, state in states:
-                self._states[key] = state
-                self._states.move_to_end(key)
+            for (thread_id, ns, channel), state in states:
+                self._states.setdefault((thread_id, ns), {})[channel] = state
+                self._states.move_to_end((thread_id, ns))
             while len(self._states) > self._size:
                 self._states.popitem(last=False)
 
@@ -107,15 +114,32 @@ Blob = tuple[str, "bytes | None", "str | None"]  # type, data, base
 
 
 class ChainDecoder:
-    """Decodes channel values, following list deltas to their base; each blob decoded once."""
+    """Decodes channel values, following list deltas to their base; each blob decoded once.
 
-    def __init__(self, serde: SerializerProtocol) -> None:
+    With a `ListCache`, a list version this process stored or read last is not decoded again:
+    the reader gets a new list holding the remembered items (LangGraph treats checkpointed
+    values as immutable, the same assumption the delta encoding makes).
+    """
+
+    def __init__(self, serde: SerializerProtocol, lists: ListCache | None = None) -> None:
         self.serde = serde
+        self.lists = lists
         self._values: dict[Any, Any] = {}
         self._deltas: dict[Any, tuple[str | None, list[Any], int, int]] = {}
 
+    def held(self, key: Any) -> list[Any] | None:
+        """A new list of the remembered items of blob `key`, if this process holds that version."""
+        if self.lists is not None and len(key) == 4:
+            known = self.lists.get(key[:3])
+            if known is not None and known.version == key[-1]:
+                return list(known.items)
+        return None
+
     def value(self, key: Any, blobs: dict[Any, Blob], what: str) -> tuple[Any, ListState | None]:
-        """The value of blob `key` (a tuple ending in the version) and its list state, if a list."""
+        """The value of blob `key` (thread, ns, channel, version) and its list state, if a list."""
+        held = self.held(key)
+        if held is not None:
+            return held, None
         chain = []
         cursor = key
         while cursor not in self._values:

@@ -30,6 +30,7 @@ from graphsaver.core import codec
 from graphsaver.core.lists import LIST_DELTA, Blob, ChainDecoder, ListCache, ListKey, ListState, encode_delta
 from graphsaver.core.records import (
     Key,
+    canonical_json,
     config_for,
     decode_json_object,
     decode_metadata,
@@ -191,19 +192,23 @@ def list_query(
 
 
 def get_tuple(
-    q: Queries, serde: SerializerProtocol, query: PageQuery
+    q: Queries, serde: SerializerProtocol, lists: ListCache | None, query: PageQuery
 ) -> Operation[tuple[CheckpointTuple | None, list[tuple[ListKey, ListState]]]]:
     """The checkpoint a config names (or the latest), and the list states it holds."""
-    tuples, states = yield from _read_page(q, serde, query)
+    if lists is not None and query.thread_id is not None and query.checkpoint_ns is not None:
+        known = lists.known(query.thread_id, query.checkpoint_ns)
+        if known:  # lists this process holds are neither fetched nor decoded again
+            query = dataclasses.replace(query, known=canonical_json(known))
+    tuples, states = yield from _read_page(q, serde, lists, query)
     return (tuples[0] if tuples else None), states
 
 
 def list_page(
-    q: Queries, serde: SerializerProtocol, query: PageQuery
+    q: Queries, serde: SerializerProtocol, lists: ListCache | None, query: PageQuery
 ) -> Operation[tuple[list[CheckpointTuple], PageQuery | None]]:
     """One page of a listing, and the query for the next page (None at the end)."""
     page = dataclasses.replace(query, limit=min(PAGE_SIZE, query.limit or PAGE_SIZE))
-    tuples, _ = yield from _read_page(q, serde, page)
+    tuples, _ = yield from _read_page(q, serde, lists, page)
     remaining = None if query.limit is None else query.limit - len(tuples)
     if len(tuples) < (page.limit or 0) or remaining == 0 or not tuples:
         return tuples, None
@@ -213,7 +218,7 @@ def list_page(
 
 
 def _read_page(
-    q: Queries, serde: SerializerProtocol, query: PageQuery
+    q: Queries, serde: SerializerProtocol, lists: ListCache | None, query: PageQuery
 ) -> Operation[tuple[list[CheckpointTuple], list[tuple[ListKey, ListState]]]]:
     sql, params = q.select_page(query)
     rows = yield Fetch(sql, params)
@@ -228,7 +233,7 @@ def _read_page(
         else:
             writes[(k1, k2, k3)].append((k7 or "", k4, idx, k5, k6, data))
     heads.sort(key=lambda h: (h[2], h[0], h[1]), reverse=True)
-    decoder = ChainDecoder(serde)
+    decoder = ChainDecoder(serde, lists)
     result = []
     states: list[tuple[ListKey, ListState]] = []
     for thread_id, ns, checkpoint_id, parent_id, metadata, versions, record in heads:
@@ -240,7 +245,12 @@ def _read_page(
             for channel, version in body["channel_versions"].items():
                 bkey = (thread_id, ns, channel, version_key(version))
                 blob = blobs.get(bkey)
-                if blob is None or blob[0] == codec.EMPTY:
+                if blob is None:  # not fetched: either held by this process, or absent
+                    held = decoder.held(bkey)
+                    if held is not None:
+                        values[channel] = held
+                    continue
+                if blob[0] == codec.EMPTY:
                     continue
                 values[channel], state = decoder.value(bkey, blobs, f"channel {channel!r} of {where}")
                 if state is not None:
@@ -383,7 +393,8 @@ def delta_channel_history(
     key = key_from_config(config)
     target = key.checkpoint_id
     if target is None:
-        head, _ = yield from get_tuple(q, serde, dataclasses.replace(get_query(config), with_values=False))
+        query = dataclasses.replace(get_query(config), with_values=False)
+        head, _ = yield from get_tuple(q, serde, None, query)
         if head is None:
             return {ch: {"writes": []} for ch in wanted}
         target = head.config["configurable"]["checkpoint_id"]

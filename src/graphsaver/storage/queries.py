@@ -35,6 +35,8 @@ class PageQuery:
     filters: Sequence[FilterTerm] = field(default_factory=tuple)
     limit: int | None = None
     with_values: bool = True
+    # {channel: version} the reader already holds (a single thread and namespace): not fetched
+    known: str | None = None
 
 
 class Queries:
@@ -301,6 +303,15 @@ class Queries:
             cond += " AND m.value = ?"
         return f"EXISTS (SELECT 1 FROM json_each({column}) m WHERE {cond})"
 
+    def _not_known(self, q: PageQuery, params: list[Any]) -> str:
+        """Skip the channel versions the reader already holds (`q.known`)."""
+        if q.known is None:
+            return ""
+        params.append(q.known)
+        if self.dialect == "postgres":
+            return " WHERE NOT (%s::jsonb @> jsonb_build_object(cv.key, cv.value))"
+        return f" WHERE NOT EXISTS (SELECT 1 FROM json_each(?) x WHERE x.key = cv.key AND x.value = {self.cv_version})"
+
     def select_page(self, q: PageQuery) -> tuple[str, list[Any]]:
         """One page of checkpoints with their blobs and writes, as one statement::
 
@@ -349,7 +360,8 @@ class Queries:
             sql += (
                 ", keys (thread_id, checkpoint_ns, channel, version) AS ("
                 f"SELECT c.thread_id, c.checkpoint_ns, cv.key, {self.cv_version} FROM c, {self.each}"
-                "(c.channel_versions) cv UNION SELECT b.thread_id, b.checkpoint_ns, b.channel,"
+                f"(c.channel_versions) cv{self._not_known(q, params)}"
+                " UNION SELECT b.thread_id, b.checkpoint_ns, b.channel,"
                 f" b.base FROM keys k JOIN {bl} b ON b.thread_id = k.thread_id"
                 " AND b.checkpoint_ns = k.checkpoint_ns AND b.channel = k.channel"
                 " AND b.version = k.version WHERE b.base IS NOT NULL)"
@@ -357,7 +369,7 @@ class Queries:
         cols = (
             "0 AS kind, thread_id AS k1, checkpoint_ns AS k2, checkpoint_id AS k3,"
             f" parent_checkpoint_id AS k4, metadata AS k5, channel_versions{self.text} AS k6,"
-            " NULL AS k7, record AS bin, NULL AS num"
+            " NULL AS k7, record AS bin, CAST(NULL AS INTEGER) AS num"  # typed for the UNION on PostgreSQL
         )
         sql += f" SELECT {cols} FROM c"
         if q.with_values:
