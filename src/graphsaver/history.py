@@ -30,6 +30,7 @@ from graphsaver.plans import (
     Storage,
     all_thread_ids,
     arun,
+    available,
     get,
     graphsaver_saver,
     named,
@@ -243,7 +244,8 @@ def _threads(
     rows, after = yield Storage(gs, op)
     infos = []
     for row in rows:
-        nxt = timeline.next_nodes(row.head, values=False)
+        known = yield from available(gs, row.thread_id, "", row.head, values=False)
+        nxt = timeline.next_nodes(row.head, known)
         writes = [(t, timeline.task_name(p), ch, None) for t, p, ch in row.writes]
         step = row.head_metadata.get("step")
         infos.append(
@@ -309,6 +311,7 @@ def _history(
     branch_of, branch_list = timeline.branches(list(parent_of.items()))
     entries = []
     for cid, tup in by_id.items():
+        known = yield from available(saver, thread_id, checkpoint_ns, tup.checkpoint, values=values)
         parent = by_id.get(parent_of[cid] or "")
         meta = dict(tup.metadata or {})
         step = meta.get("step")
@@ -320,7 +323,7 @@ def _history(
                 source=text_or_none(meta.get("source")),
                 created_at=tup.checkpoint.get("ts"),
                 nodes=timeline.nodes_run(tup.checkpoint, parent.checkpoint if parent else None),
-                next=timeline.next_nodes(tup.checkpoint, values=values),
+                next=timeline.next_nodes(tup.checkpoint, known),
                 branch=branch_of[cid],
                 current=branch_of[cid] == 0,
                 metadata=meta,
@@ -422,7 +425,8 @@ def _snapshot(
 ) -> Plan[Snapshot]:
     tup = yield from get(saver, thread_id, checkpoint_ns, checkpoint_id, values=values)
     rows = yield from writes(saver, tup)
-    nxt = timeline.next_nodes(tup.checkpoint, values=values)
+    known = yield from available(saver, thread_id, checkpoint_ns, tup.checkpoint, values=values)
+    nxt = timeline.next_nodes(tup.checkpoint, known)
     meta = dict(tup.metadata or {})
     step = meta.get("step")
     return Snapshot(

@@ -170,3 +170,20 @@ def all_thread_ids(saver: BaseCheckpointSaver[Any]) -> Plan[list[str]]:
         ids.extend(r.thread_id for r in rows)
         if after is None:
             return ids
+
+
+def available(
+    saver: BaseCheckpointSaver[Any],
+    thread_id: str,
+    checkpoint_ns: str,
+    checkpoint: Mapping[str, Any],
+    *,
+    values: bool,
+) -> Plan[set[str] | None]:
+    """The channels of a checkpoint that hold a value, asking storage when the record cannot tell."""
+    known = timeline.available_channels(checkpoint, values=values)
+    if known is not None or not isinstance(saver, GraphsaverSaver):
+        return known
+    op = history_ops.filled_channels(saver._q, thread_id, checkpoint_ns, timeline.triggers(checkpoint))
+    filled: set[str] = yield Storage(saver, op)
+    return filled

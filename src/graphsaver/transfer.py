@@ -79,7 +79,7 @@ def _thread_records(
             "metadata": dict(tup.metadata or {}),
         }
         if lossless:
-            type_, data = saver.serde.dumps_typed(tup.checkpoint)
+            type_, data = saver.serde.dumps_typed(_canonical(tup.checkpoint))
             record["checkpoint"] = {"type": type_, "data": _b64(data)}
             record["writes"] = []
             for r in rows:
@@ -97,7 +97,7 @@ def _thread_records(
         else:
             record["created_at"] = tup.checkpoint.get("ts")
             record["values"] = timeline.jsonable(tup.checkpoint["channel_values"])
-            record["next"] = list(timeline.next_nodes(tup.checkpoint, values=True))
+            record["next"] = list(timeline.next_nodes(tup.checkpoint, set(tup.checkpoint["channel_values"])))
             record["writes"] = [
                 {
                     "task_id": r.task_id,
@@ -109,6 +109,20 @@ def _thread_records(
             ]
         records.append(record)
     return records
+
+
+def _canonical(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The checkpoint with its mappings in sorted key order: databases (jsonb) reorder keys,
+    and a lossless export must not depend on where it was read from."""
+    result: dict[str, Any] = {}
+    for key in sorted(checkpoint):
+        value = checkpoint[key]
+        if key in ("channel_values", "channel_versions"):
+            value = dict(sorted(value.items()))
+        elif key == "versions_seen":
+            value = {node: dict(sorted(seen.items())) for node, seen in sorted(value.items())}
+        result[key] = value
+    return result
 
 
 def _export(

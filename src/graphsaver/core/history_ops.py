@@ -8,7 +8,7 @@ bytes of the original.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,14 @@ from langgraph.checkpoint.base import CheckpointMetadata
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from graphsaver.core import codec, ops
-from graphsaver.core.records import FilterTerm, Key, decode_json_object, decode_metadata, decode_record
+from graphsaver.core.records import (
+    FilterTerm,
+    Key,
+    decode_json_object,
+    decode_metadata,
+    decode_record,
+    version_key,
+)
 from graphsaver.errors import CheckpointNotFoundError, ConfigError, ThreadExistsError
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import Execute, Fetch, Operation
@@ -143,6 +150,18 @@ def fork(
     yield Execute(q.DELETE_UNREFERENCED_BLOBS, (ids, ids))
     yield Execute(q.TOUCH_THREAD, (dst, now, now))
     return copied
+
+
+def filled_channels(
+    q: Queries, thread_id: str, checkpoint_ns: str, channels: Mapping[str, Any]
+) -> Operation[set[str]]:
+    """Which of these channels (name -> version) hold a value at that version."""
+    filled = set()
+    for channel, version in channels.items():
+        rows = yield Fetch(q.SELECT_BLOB_TYPE, (thread_id, checkpoint_ns, channel, version_key(version)))
+        if rows and rows[0][0] != codec.EMPTY:
+            filled.add(channel)
+    return filled
 
 
 def prune_plan(q: Queries, thread_ids: Sequence[str], strategy: str) -> Operation[list[tuple[str, str, str]]]:

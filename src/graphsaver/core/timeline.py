@@ -39,22 +39,31 @@ def _newer(version: Any, seen: Any) -> bool:
     return str(version) > str(seen)
 
 
-def next_nodes(checkpoint: Mapping[str, Any], *, values: bool) -> tuple[str, ...]:
+def triggers(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The trigger channels of a checkpoint and their versions."""
+    versions = checkpoint.get("channel_versions") or {}
+    return {c: v for c, v in versions.items() if c == START or c.startswith(TRIGGER_PREFIX)}
+
+
+def available_channels(checkpoint: Mapping[str, Any], *, values: bool) -> set[str] | None:
+    """The channels holding a value: from the values when loaded, else from `updated_channels`
+    (set by LangGraph's loop; a trigger is consumed by the step after the one that wrote it);
+    None when neither tells (an update checkpoint read without values)."""
+    if values:
+        return set(checkpoint.get("channel_values") or {})
+    updated = checkpoint.get("updated_channels")
+    return None if updated is None else set(updated)
+
+
+def next_nodes(checkpoint: Mapping[str, Any], available: set[str] | None) -> tuple[str, ...]:
     """The nodes LangGraph would run from this checkpoint.
 
-    A node runs when its trigger channel holds a value with a version it has not seen. With
-    `values` the checkpoint's channel values say which triggers hold a value; without them
-    the checkpoint's `updated_channels` (set by LangGraph's loop) does, and a checkpoint
-    without it (an update) falls back to versions alone, which may list a node whose trigger
-    was already consumed.
+    A node runs when its trigger channel holds a value (`available`) with a version the node
+    has not seen. With `available` unknown, versions alone decide, which may list a node
+    whose trigger was already consumed.
     """
     versions = checkpoint.get("channel_versions") or {}
     seen = checkpoint.get("versions_seen") or {}
-    if values:
-        available: set[str] | None = set(checkpoint.get("channel_values") or {})
-    else:
-        updated = checkpoint.get("updated_channels")
-        available = None if updated is None else set(updated)
     nodes = []
     for channel, version in versions.items():
         if channel == START:
@@ -65,8 +74,6 @@ def next_nodes(checkpoint: Mapping[str, Any], *, values: bool) -> tuple[str, ...
             continue
         if available is not None and channel not in available:
             continue
-        if available is None and channel == START and START in seen:
-            continue  # the input is consumed by the first step
         if _newer(version, (seen.get(node) or {}).get(channel)):
             nodes.append(node)
     return tuple(sorted(nodes))
