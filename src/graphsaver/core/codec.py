@@ -11,6 +11,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from graphsaver.core.records import Describe, text
 from graphsaver.errors import CorruptDataError, SerializationError
 
 EMPTY = "empty"  # a channel with a version but no value (LangGraph's own convention)
@@ -21,15 +22,15 @@ def default_serde() -> SerializerProtocol:
     return JsonPlusSerializer(allowed_msgpack_modules=None)
 
 
-def dumps(serde: SerializerProtocol, value: Any, what: str) -> tuple[str, bytes]:
+def dumps(serde: SerializerProtocol, value: Any, what: Describe) -> tuple[str, bytes]:
     try:
         return serde.dumps_typed(value)
     except Exception as exc:  # serializers raise whatever their codec raises
-        raise SerializationError(f"cannot serialize {what}: {type(exc).__name__}: {exc}") from exc
+        raise SerializationError(f"cannot serialize {text(what)}: {type(exc).__name__}: {exc}") from exc
 
 
-def loads(serde: SerializerProtocol, type_: str, data: bytes | None, what: str) -> Any:
+def loads(serde: SerializerProtocol, type_: str, data: bytes | None, what: Describe) -> Any:
     try:
         return serde.loads_typed((type_, bytes(data) if data is not None else b""))
     except Exception as exc:  # serializers raise whatever their codec raises
-        raise CorruptDataError(f"cannot decode {what}: {type(exc).__name__}: {exc}") from exc
+        raise CorruptDataError(f"cannot decode {text(what)}: {type(exc).__name__}: {exc}") from exc

@@ -33,7 +33,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from graphsaver.core import codec
-from graphsaver.core.records import pack, unpack
+from graphsaver.core.records import Describe, pack, text, unpack
 from graphsaver.errors import CorruptDataError
 
 LIST_DELTA = "graphsaver.list-delta"
@@ -95,7 +95,7 @@ class ListCache:
 
 
 def encode_delta(
-    serde: SerializerProtocol, state: ListState | None, value: Any, version: str, what: str
+    serde: SerializerProtocol, state: ListState | None, value: Any, version: str, what: Describe
 ) -> tuple[bytes, ListState] | None:
     """The delta that turns `state`'s list into `value`, or None when a full value is due."""
     if state is None or type(value) is not list:
@@ -135,7 +135,7 @@ class ChainDecoder:
                 return list(known.items)
         return None
 
-    def value(self, key: Any, blobs: dict[Any, Blob], what: str) -> tuple[Any, ListState | None]:
+    def value(self, key: Any, blobs: dict[Any, Blob], what: Describe) -> tuple[Any, ListState | None]:
         """The value of blob `key` (thread, ns, channel, version) and its list state, if a list."""
         held = self.held(key)
         if held is not None:
@@ -166,10 +166,10 @@ class ChainDecoder:
         return built, ListState(key[-1], list(built), depth, full_len)
 
     def _decode_delta(
-        self, data: bytes | None, base: str | None, what: str
+        self, data: bytes | None, base: str | None, what: Describe
     ) -> tuple[str | None, list[Any], int, int]:
         try:
             depth, full_len, items = unpack(bytes(data or b""))
         except Exception as exc:  # msgpack raises several unrelated types on bad input
-            raise CorruptDataError(f"{what}: a stored list delta is corrupt: {exc}") from exc
+            raise CorruptDataError(f"{text(what)}: a stored list delta is corrupt: {exc}") from exc
         return base, [codec.loads(self.serde, t, b, what) for t, b in items], int(depth), int(full_len)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -29,6 +29,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from graphsaver.core import codec
 from graphsaver.core.lists import LIST_DELTA, Blob, ChainDecoder, ListCache, ListKey, ListState, encode_delta
 from graphsaver.core.records import (
+    Describe,
     Key,
     canonical_json,
     config_for,
@@ -40,6 +41,7 @@ from graphsaver.core.records import (
     encode_versions,
     filter_terms,
     key_from_config,
+    text,
     version_key,
 )
 from graphsaver.errors import ConfigError, ThreadExistsError
@@ -68,13 +70,13 @@ def put(
     Returns the new config and the list states to remember once the transaction commits.
     """
     key = key_from_config(config)
-    where = Key(key.thread_id, key.checkpoint_ns, checkpoint["id"]).describe()
+    where = Key(key.thread_id, key.checkpoint_ns, checkpoint["id"]).describe
     values = checkpoint["channel_values"]
     blobs = []
     states = []
     for channel, version in new_versions.items():
         vkey = version_key(version)
-        what = f"channel {channel!r} of {where}"
+        what = _of_channel(channel, where)
         base = None
         if channel not in values:
             type_, data = codec.EMPTY, None
@@ -129,9 +131,7 @@ def put_writes(
     replace: list[tuple[Any, ...]] = []
     keep: list[tuple[Any, ...]] = []
     for idx, (channel, value) in enumerate(writes):
-        type_, data = codec.dumps(
-            serde, value, f"write to channel {channel!r} by task {task_id!r} at {key.describe()}"
-        )
+        type_, data = codec.dumps(serde, value, _of_write(channel, task_id, key.describe))
         special = WRITES_IDX_MAP.get(channel)
         row = (
             key.thread_id,
@@ -237,9 +237,9 @@ def _read_page(
     result = []
     states: list[tuple[ListKey, ListState]] = []
     for thread_id, ns, checkpoint_id, parent_id, metadata, versions, record in heads:
-        where = Key(thread_id, ns, checkpoint_id).describe()
+        where = Key(thread_id, ns, checkpoint_id).describe
         body = decode_record(bytes(record), where)
-        body["channel_versions"] = decode_json_object(versions, f"the channel versions of {where}")
+        body["channel_versions"] = decode_json_object(versions, where)
         values: dict[str, Any] = {}
         if query.with_values:
             for channel, version in body["channel_versions"].items():
@@ -252,7 +252,7 @@ def _read_page(
                     continue
                 if blob[0] == codec.EMPTY:
                     continue
-                values[channel], state = decoder.value(bkey, blobs, f"channel {channel!r} of {where}")
+                values[channel], state = decoder.value(bkey, blobs, _of_channel(channel, where))
                 if state is not None:
                     states.append(((thread_id, ns, channel), state))
         checkpoint: Checkpoint = {**body, "channel_values": values}  # type: ignore[typeddict-item]
@@ -269,13 +269,23 @@ def _read_page(
     return result, states
 
 
-def _pending_writes(serde: SerializerProtocol, rows: list[tuple[Any, ...]], where: str) -> list[PendingWrite]:
+def _of_channel(channel: str, where: Callable[[], str]) -> Callable[[], str]:
+    return lambda: f"channel {channel!r} of {where()}"
+
+
+def _of_write(channel: str, task_id: str, where: Describe) -> Callable[[], str]:
+    return lambda: f"write to channel {channel!r} by task {task_id!r} at {text(where)}"
+
+
+def _pending_writes(
+    serde: SerializerProtocol, rows: list[tuple[Any, ...]], where: Describe
+) -> list[PendingWrite]:
     rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2]))
     return [
         (
             task_id,
             channel,
-            codec.loads(serde, type_, data, f"write to channel {channel!r} by task {task_id!r} at {where}"),
+            codec.loads(serde, type_, data, _of_write(channel, task_id, where)),
         )
         for _path, task_id, _idx, channel, type_, data in rows
     ]

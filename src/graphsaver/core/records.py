@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import Enum
@@ -28,6 +28,14 @@ from langgraph.checkpoint.base import (
 from graphsaver.errors import ConfigError, CorruptDataError, SerializationError
 
 RECORD_FORMAT = 1
+
+# What a value is, for error messages: a string, or a function that makes it on demand (the
+# hot paths describe every value they touch but almost never need the text).
+Describe = str | Callable[[], str]
+
+
+def text(what: Describe) -> str:
+    return what if isinstance(what, str) else what()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +57,29 @@ class Key:
 
 def key_from_config(config: RunnableConfig | None, *, need_thread: bool = True) -> Key:
     """Read thread, namespace and checkpoint id from a config, with a clear error."""
-    configurable = (config or {}).get("configurable") or {}
-    if not isinstance(configurable, Mapping):
+    configurable = (config.get("configurable") if config else None) or {}
+    if type(configurable) is not dict and not isinstance(configurable, Mapping):
         raise ConfigError(f"config['configurable'] must be a mapping, got {type(configurable).__name__}")
     thread_id = configurable.get("thread_id")
-    if thread_id is None:
-        if need_thread:
-            raise ConfigError(
-                "config is missing configurable.thread_id: pass "
-                "{'configurable': {'thread_id': '...'}} when you invoke the graph"
-            )
-        thread_id = ""
-    if not isinstance(thread_id, (str, int)) or isinstance(thread_id, bool):
-        raise ConfigError(f"thread_id must be a string, got {type(thread_id).__name__}")
+    if type(thread_id) is not str:
+        if thread_id is None:
+            if need_thread:
+                raise ConfigError(
+                    "config is missing configurable.thread_id: pass "
+                    "{'configurable': {'thread_id': '...'}} when you invoke the graph"
+                )
+            thread_id = ""
+        elif isinstance(thread_id, (str, int)) and not isinstance(thread_id, bool):
+            thread_id = str(thread_id)
+        else:
+            raise ConfigError(f"thread_id must be a string, got {type(thread_id).__name__}")
     ns = configurable.get("checkpoint_ns") or ""
-    if not isinstance(ns, str):
+    if type(ns) is not str:
         raise ConfigError(f"checkpoint_ns must be a string, got {type(ns).__name__}")
     checkpoint_id = configurable.get("checkpoint_id") or None
-    if checkpoint_id is not None and not isinstance(checkpoint_id, str):
+    if checkpoint_id is not None and type(checkpoint_id) is not str:
         raise ConfigError(f"checkpoint_id must be a string, got {type(checkpoint_id).__name__}")
-    return Key(str(thread_id), ns, checkpoint_id)
+    return Key(thread_id, ns, checkpoint_id)
 
 
 def config_for(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -126,13 +137,13 @@ def encode_record(checkpoint: Checkpoint) -> bytes:
         ) from exc
 
 
-def decode_record(data: bytes, where: str) -> dict[str, Any]:
+def decode_record(data: bytes, where: Describe) -> dict[str, Any]:
     try:
         fmt, body = unpack(data)
     except Exception as exc:  # msgpack raises several unrelated types on bad input
-        raise CorruptDataError(f"the checkpoint record of {where} is corrupt: {exc}") from exc
+        raise CorruptDataError(f"the checkpoint record of {text(where)} is corrupt: {exc}") from exc
     if fmt != RECORD_FORMAT or not isinstance(body, dict):
-        raise CorruptDataError(f"the checkpoint record of {where} has unknown format {fmt!r}")
+        raise CorruptDataError(f"the checkpoint record of {text(where)} has unknown format {fmt!r}")
     return body
 
 
@@ -191,20 +202,20 @@ def encode_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> tup
     return text, None if run_id is None else str(run_id)
 
 
-def decode_json_object(text: str | bytes | dict[str, Any], what: str) -> dict[str, Any]:
-    if isinstance(text, dict):  # PostgreSQL hands back jsonb already parsed
-        return text
+def decode_json_object(data: str | bytes | dict[str, Any], what: Describe) -> dict[str, Any]:
+    if isinstance(data, dict):  # PostgreSQL hands back jsonb already parsed
+        return data
     try:
-        value = json.loads(text)
+        value = json.loads(data)
     except ValueError as exc:
-        raise CorruptDataError(f"{what} is corrupt: {exc}") from exc
+        raise CorruptDataError(f"{text(what)} is corrupt: {exc}") from exc
     if not isinstance(value, dict):
-        raise CorruptDataError(f"{what} is not a JSON object")
+        raise CorruptDataError(f"{text(what)} is not a JSON object")
     return value
 
 
-def decode_metadata(text: str | bytes | dict[str, Any], where: str) -> CheckpointMetadata:
-    return decode_json_object(text, f"the metadata of {where}")  # type: ignore[return-value]
+def decode_metadata(data: str | bytes | dict[str, Any], where: Describe) -> CheckpointMetadata:
+    return decode_json_object(data, lambda: f"the metadata of {text(where)}")  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
