@@ -1,0 +1,74 @@
+"""First page of `graphsaver.history.threads` at 100 vs 10,000 threads (not a timed test).
+
+    python -m benchmarks.threads_listing [--url sqlite:///path.db] [--checkpoints 5]
+
+Fills two fresh databases through the saver API (each thread gets a few checkpoints with
+pending writes), then times the first page (20 threads) many times on each and prints the
+median and the ratio. The listing reads the per-thread summary table and the primary key of
+the threads on the page, so the ratio should stay near 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from langgraph.checkpoint.base import empty_checkpoint
+
+import graphsaver
+from graphsaver import history
+
+SIZES = (100, 10_000)
+
+
+def fill(saver: graphsaver.GraphsaverSaver, threads: int, per_thread: int) -> None:
+    for t in range(threads):
+        config: Any = {"configurable": {"thread_id": f"thread-{t:05}", "checkpoint_ns": ""}}
+        version = None
+        for step in range(per_thread):
+            checkpoint = empty_checkpoint()
+            version = saver.get_next_version(version, None)
+            checkpoint["channel_values"] = {"counter": step}
+            checkpoint["channel_versions"] = {"counter": version}
+            metadata: Any = {"source": "loop", "step": step, "parents": {}, "user": f"u{t % 7}"}
+            config = saver.put(config, checkpoint, metadata, {"counter": version})
+            saver.put_writes(config, [("counter", step + 1)], f"task-{step}")
+
+
+def median_page_seconds(saver: graphsaver.GraphsaverSaver, repeat: int) -> float:
+    history.threads(saver, limit=20)  # warm up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        page = history.threads(saver, limit=20)
+        times.append(time.perf_counter() - start)
+        assert len(page.threads) == 20
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a database URL pattern with {n} for the size (default: SQLite files)")
+    parser.add_argument("--checkpoints", type=int, default=5, help="checkpoints per thread")
+    parser.add_argument("--repeat", type=int, default=50)
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp()
+    results = {}
+    for n in SIZES:
+        url = args.url.format(n=n) if args.url else f"sqlite:///{folder}/threads-{n}.db"
+        with graphsaver.connect(url) as saver:
+            fill(saver, n, args.checkpoints)
+        with graphsaver.connect(url) as saver:  # measured on a fresh connection, as a CLI run is
+            results[n] = median_page_seconds(saver, args.repeat)
+        print(
+            f"{n:>6} threads ({n * args.checkpoints:>6} checkpoints): first page {results[n] * 1000:.2f} ms"
+        )
+    small, large = SIZES
+    print(f"ratio {large:,} / {small:,} threads: {results[large] / results[small]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
