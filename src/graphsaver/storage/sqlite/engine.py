@@ -88,6 +88,11 @@ class SqliteEngine:
                 raise StorageError(f"the saver for the database {self.where} is closed")
             cursor = self._conn.cursor()
             try:
+                if self.in_memory:
+                    # The engine lock already keeps every other thread out for the whole
+                    # operation, and there is no file to keep consistent through a crash:
+                    # a transaction would only cost time.
+                    return drive(op, lambda st: _run_statement(cursor, st))
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     result = drive(op, lambda st: _run_statement(cursor, st))
