@@ -38,15 +38,12 @@ def fill(saver: graphsaver.GraphsaverSaver, threads: int, per_thread: int) -> No
             saver.put_writes(config, [("counter", step + 1)], f"task-{step}")
 
 
-def median_page_seconds(saver: graphsaver.GraphsaverSaver, repeat: int) -> float:
-    history.threads(saver, limit=20)  # warm up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        page = history.threads(saver, limit=20)
-        times.append(time.perf_counter() - start)
-        assert len(page.threads) == 20
-    return statistics.median(times)
+def page_seconds(saver: graphsaver.GraphsaverSaver) -> float:
+    start = time.perf_counter()
+    page = history.threads(saver, limit=20)
+    elapsed = time.perf_counter() - start
+    assert len(page.threads) == 20
+    return elapsed
 
 
 def main() -> None:
@@ -56,13 +53,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
     folder = tempfile.mkdtemp()
-    results = {}
-    for n in SIZES:
-        url = args.url.format(n=n) if args.url else f"sqlite:///{folder}/threads-{n}.db"
+    urls = {n: args.url.format(n=n) if args.url else f"sqlite:///{folder}/threads-{n}.db" for n in SIZES}
+    for n, url in urls.items():
         with graphsaver.connect(url) as saver:
             fill(saver, n, args.checkpoints)
-        with graphsaver.connect(url) as saver:  # measured on a fresh connection, as a CLI run is
-            results[n] = median_page_seconds(saver, args.repeat)
+    # measured on fresh connections (as a CLI run is), alternating between the two databases
+    # so that load from other processes affects both alike
+    with graphsaver.connect(urls[SIZES[0]]) as small_db, graphsaver.connect(urls[SIZES[1]]) as large_db:
+        savers = {SIZES[0]: small_db, SIZES[1]: large_db}
+        times: dict[int, list[float]] = {n: [] for n in SIZES}
+        for n in SIZES:
+            page_seconds(savers[n])  # warm up
+        for _ in range(args.repeat):
+            for n in SIZES:
+                times[n].append(page_seconds(savers[n]))
+    results = {n: statistics.median(t) for n, t in times.items()}
+    for n in SIZES:
         print(
             f"{n:>6} threads ({n * args.checkpoints:>6} checkpoints): first page {results[n] * 1000:.2f} ms"
         )
