@@ -1,0 +1,22 @@
+"""The benchmark harness still runs: one micro workload, one round, in memory, tiny sizes.
+
+Timings are never checked here; this only keeps `benchmarks/` from rotting.
+"""
+
+from __future__ import annotations
+
+from benchmarks import micro
+from benchmarks.common import DEFAULT_PG_URL, Stores
+from benchmarks.savers import contestants
+
+
+def test_micro_workload_runs_on_memory() -> None:
+    stores = Stores(DEFAULT_PG_URL)
+    try:
+        memory = contestants("memory", pg_missing="not used", gs_pg_missing="not used")
+        result = micro.run(memory, stores, history=12, calls=2, rounds=1)
+    finally:
+        stores.close()
+    for op in ("put", "get_tuple_latest", "list_10", "list_full"):
+        for name in ("upstream-memory", "graphsaver-memory"):
+            assert result["median_ms"][op][name] > 0
