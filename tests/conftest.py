@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "postgres"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

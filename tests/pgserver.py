@@ -4,6 +4,9 @@ GRAPHSAVER_TEST_PG_URL wins when set. Otherwise a throwaway server is initialise
 temporary folder from the local PostgreSQL binaries, listens on a Unix socket only, and is
 stopped at the end. When neither is possible the tests fail with a message saying how to
 provide one: PostgreSQL tests never skip silently.
+
+The throwaway server trusts every local login except PASSWORD_ROLE's, which must give its
+password (scram-sha-256), so the tests can check what a wrong password does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from urllib.parse import quote, urlsplit, urlunsplit
+
+PASSWORD_ROLE = "graphsaver_password"
 
 
 def _pg_bin(name: str) -> str | None:
@@ -47,6 +52,11 @@ def postgres_url() -> Iterator[str]:
     run_as: list[str] = []
     if os.geteuid() == 0:
         owner = "postgres"
+        if not shutil.which("runuser") or not _user_exists(owner):
+            raise RuntimeError(
+                "no PostgreSQL for the tests: running as root, the throwaway server needs the "
+                "'postgres' OS user and runuser; or set GRAPHSAVER_TEST_PG_URL=postgresql://..."
+            )
         shutil.chown(root, owner)
         shutil.chown(sock, owner)
         run_as = ["runuser", "-u", owner, "--"]
@@ -57,6 +67,11 @@ def postgres_url() -> Iterator[str]:
         capture_output=True,
         env=env,
     )
+    hba = os.path.join(data, "pg_hba.conf")
+    with open(hba) as f:
+        rules = f.read()
+    with open(hba, "w") as f:
+        f.write(f"local all {PASSWORD_ROLE} scram-sha-256\n{rules}")
     options = f"-c listen_addresses='' -k {sock} -c fsync=off -c max_connections=300"
     subprocess.run(
         [*run_as, pg_ctl, "-D", data, "-o", options, "-w", "-l", os.path.join(root, "log"), "start"],
@@ -69,6 +84,16 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run([*run_as, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def with_database(url: str, dbname: str) -> str:
