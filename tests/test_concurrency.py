@@ -105,14 +105,7 @@ async def test_many_concurrent_async_runs_through_one_saver(saver_url: str, back
     assert report["problems"] == []
 
 
-@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "postgres"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="GraphsaverSaver.get_next_version (saver.py) draws its suffix from the global "
-    "`random`: two forks of one checkpoint made with the same random state get the same "
-    "channel version, the second blob is dropped (INSERT ... ON CONFLICT DO NOTHING) and the "
-    "second fork silently reads the first fork's value",
-)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_two_forks_with_the_same_random_state_keep_their_own_values(saver_url: str) -> None:
     import random
     from typing import TypedDict

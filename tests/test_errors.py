@@ -195,15 +195,6 @@ def test_malformed_urls_are_invalid_url_errors(url: str) -> None:
         assert "sqlite:///" in message or "memory://" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "urls.redact (src/graphsaver/urls.py:24-34) relies on urlsplit, which ends the netloc at "
-        "the first '/', '?' or '#': a password holding one is not recognised and the URL is "
-        "printed whole; parse() also appends urllib's message, which quotes the text after "
-        "the user name ('Port could not be cast to integer value as ...')"
-    ),
-)
 @pytest.mark.parametrize("password", ["se/cret", "sec#ret", "sec?ret"])
 def test_a_password_with_url_delimiters_is_never_printed(password: str) -> None:
     with pytest.raises(InvalidURLError) as info:
@@ -234,17 +225,6 @@ def test_an_unopenable_path_is_a_storage_error_naming_it(tmp_path: Path, drive: 
 def test_a_closed_saver_says_so(
     saver_url: str, backend: str, drive: Driver, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "sqlite" and drive.mode == "async":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "SqliteEngine.arun (storage/sqlite/engine.py) hands the operation to an executor "
-                    "that close() shut down, without checking _closed first: a raw RuntimeError "
-                    "'cannot schedule new futures after shutdown' instead of StorageError"
-                ),
-            )
-        )
     with drive.open(saver_url) as saver:
         pass
     with pytest.raises(StorageError, match="closed"):

@@ -137,11 +137,6 @@ def test_thread_ids_and_namespaces_round_trip(saver_url: str) -> None:
         check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lone surrogate in a key raises UnicodeEncodeError from sqlite3's binding, not a "
-    "GraphsaverError: storage/sqlite/engine.py SqliteEngine.run catches only sqlite3.Error",
-)
 def test_key_that_is_not_utf8_raises_a_typed_error(tmp_path) -> None:
     with opened(f"sqlite:///{tmp_path}/db.sqlite") as saver, pytest.raises(GraphsaverError):
         put(saver, "\ud800")
@@ -201,11 +196,6 @@ def test_checkpoint_ids_channels_and_tasks_round_trip(saver_url: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="put accepts an empty checkpoint id, but a config with checkpoint_id '' means 'the "
-    "latest', so put_writes refuses it: core/ops.py put does not validate checkpoint['id']",
-)
 def test_empty_checkpoint_id_is_refused_by_put(saver_url: str) -> None:
     with opened(saver_url) as saver, pytest.raises(graphsaver.ConfigError):
         put(saver, "t", id="")
@@ -213,19 +203,7 @@ def test_empty_checkpoint_id_is_refused_by_put(saver_url: str) -> None:
 
 @pytest.mark.parametrize(
     "backend",
-    [
-        pytest.param(
-            b,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a channel whose name holds NUL loses its value silently on SQLite: the "
-                "page query joins blobs through json_each(channel_versions), whose key stops at NUL",
-            ),
-        )
-        if b in ("memory", "sqlite")
-        else b
-        for b in BACKENDS
-    ],
+    [b for b in BACKENDS],
     indirect=True,
 )
 def test_channel_name_with_nul_round_trips_or_raises(saver_url: str) -> None:
@@ -350,11 +328,6 @@ def test_bad_filters_raise_config_error(query: dict[Any, Any]) -> None:
             list(saver.list(None, filter=query))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an integer filter value beyond 64 bits raises OverflowError from sqlite3's binding: "
-    "core/records.py filter_terms passes any int through, engine.py catches only sqlite3.Error",
-)
 def test_filter_on_a_huge_integer_works_or_raises_typed(tmp_path) -> None:
     with opened(f"sqlite:///{tmp_path}/db.sqlite") as saver:
         config = put(saver, "t", metadata={"k": 2**70})
@@ -366,11 +339,6 @@ def test_filter_on_a_huge_integer_works_or_raises_typed(tmp_path) -> None:
         assert [t.config for t in found] == [config]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deeply nested metadata raises RecursionError: core/records.py encode_metadata "
-    "(_strip_nul and canonical_json recurse) catches only TypeError and ValueError",
-)
 def test_deeply_nested_metadata_raises_typed(tmp_path) -> None:
     deep: list[Any] = []
     node = deep
@@ -605,19 +573,7 @@ def test_crafted_value_never_runs_code(crafted_db, name: str, table: str) -> Non
 @pytest.mark.parametrize("table", ["blobs", "writes"])
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="LangGraph's strict JsonPlusSerializer returns the blocked payload's "
-                "arguments instead of raising; core/codec.py loads passes them through",
-            ),
-        )
-        if n in RETURNS_RAW
-        else n
-        for n in PAYLOAD_NAMES
-    ],
+    [n for n in PAYLOAD_NAMES],
 )
 def test_crafted_value_fails_closed(crafted_db, name: str, table: str) -> None:
     url, config, marker = crafted_db
@@ -629,11 +585,6 @@ def test_crafted_value_fails_closed(crafted_db, name: str, table: str) -> None:
     assert "'value'" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an extension type inside the checkpoint record decodes to a msgpack.ExtType object "
-    "instead of failing: core/records.py unpack has no ext_hook that raises",
-)
 def test_crafted_record_fails_closed(crafted_db) -> None:
     url, config, marker = crafted_db
     record = ormsgpack.packb(

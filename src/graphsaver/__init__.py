@@ -1,6 +1,7 @@
 """graphsaver: fast, durable LangGraph checkpointers for memory, SQLite and PostgreSQL."""
 
 from graphsaver.connect import connect
+from graphsaver.core.codec import GraphsaverSerializer
 from graphsaver.errors import (
     CheckpointNotFoundError,
     ConfigError,
@@ -19,6 +20,7 @@ from graphsaver.sqlite import InMemorySaver, SqliteSaver
 __all__ = [
     "connect",
     "GraphsaverSaver",
+    "GraphsaverSerializer",
     "InMemorySaver",
     "SqliteSaver",
     "PostgresSaver",

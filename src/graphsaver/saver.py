@@ -33,6 +33,10 @@ from graphsaver.storage.sql import Operation
 
 T = TypeVar("T")
 
+# Version suffixes come from the OS, not the global `random`: a program that seeds `random`
+# (or two forked workers sharing its state) must still mint distinct versions on two branches.
+_VERSION_RANDOM = random.SystemRandom()
+
 
 class Engine(Protocol):
     """What a saver needs from a storage engine."""
@@ -273,7 +277,7 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         else:
             head = str(current).split(".", 1)[0]
             counter = int(head) if head.isdigit() else 0
-        return f"{counter + 1:032}.{random.random():016}"
+        return f"{counter + 1:032}.{_VERSION_RANDOM.random():016}"
 
     # --- beyond the contract -------------------------------------------------------------------
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from graphsaver.errors import InvalidURLError
 
@@ -21,17 +19,27 @@ class Target:
     display: str  # the URL with any password replaced by ***
 
 
+def _split_userinfo(url: str) -> tuple[str, str, str | None, str] | None:
+    """(scheme, user, password, rest after '@') of `scheme://user:password@rest`, or None.
+
+    The password ends at the *last* '@': users write passwords holding '/', '?', '#' or '@'
+    without percent-encoding them, and those must never be printed either.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    return scheme, user, (password if colon else None), host
+
+
 def redact(url: str) -> str:
     """The URL with its password (if any) replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
-    if parts.password is None:
+    parts = _split_userinfo(url)
+    if parts is None or parts[2] is None:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[1]}"))
+    scheme, user, _, host = parts
+    return f"{scheme}://{user}:***@{host}"
 
 
 def parse(url: str) -> Target:
@@ -58,10 +66,11 @@ def parse(url: str) -> Target:
             raise InvalidURLError(f"{display!r}: query strings and NUL are not allowed in a sqlite URL")
         return Target("sqlite", path, display)
     if scheme in ("postgresql", "postgres"):
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError as exc:
-            raise InvalidURLError(f"{display!r} is not a valid PostgreSQL URL: {exc}") from None
+        split = _split_userinfo(url)
+        hostpart = (split[3] if split else rest).split("/", 1)[0].split("?", 1)[0]
+        for host in hostpart.split(","):
+            port = host.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in host.rsplit("]", 1)[-1] else ""
+            if port and not (port.isdigit() and 0 < int(port) < 65536):
+                raise InvalidURLError(f"{display!r} is not a valid PostgreSQL URL: bad port {port!r}")
         return Target("postgres", url, display)
     raise InvalidURLError(f"unknown database URL scheme {scheme!r} in {display!r}: use {FORMS}")

@@ -6,9 +6,17 @@ into a `(type, bytes)` pair. Decoding names the thread, checkpoint and channel o
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import enum
+import sys
+import threading
+from collections.abc import Iterable
 from typing import Any
 
+from langgraph.checkpoint.serde import jsonplus
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.event_hooks import SerdeEvent, register_serde_event_listener
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from graphsaver.core.records import Describe, text
@@ -17,9 +25,98 @@ from graphsaver.errors import CorruptDataError, SerializationError
 EMPTY = "empty"  # a channel with a version but no value (LangGraph's own convention)
 
 
+_blocked = threading.local()
+
+
+def _record_refusal(event: SerdeEvent) -> None:
+    """LangGraph reports each type or method its strict mode refused; note it for loads_typed."""
+    refused = getattr(_blocked, "types", None)
+    if refused is not None and event.get("kind") in ("msgpack_blocked", "msgpack_method_blocked"):
+        parts = [event.get("module"), event.get("name"), event.get("method")]
+        refused.append(".".join(str(p) for p in parts if p))
+
+
+register_serde_event_listener(_record_refusal)
+
+
+class _Allowed(set[tuple[str, ...]]):
+    """The types strict deserialization may construct (LangGraph calls `key in allowlist`).
+
+    Besides LangGraph's safe types and the allowlist (the graph's state types, under
+    LANGGRAPH_STRICT_MSGPACK, or given by the user), it admits *data classes*: pydantic
+    models, dataclasses and enums defined in a module the application has already imported.
+    LangGraph (outside its strict mode) never tells the checkpointer the graph's types, and
+    without this a state holding the user's own models would silently come back as dicts.
+    Functions, builtins and any other callable are never admitted, and no module is imported,
+    so a crafted row cannot name `os.system` or `builtins.eval` to have it called. A refused
+    type or method is reported by LangGraph's serde events, and `loads_typed` then raises
+    instead of returning the raw payload.
+    """
+
+    def __contains__(self, key: object) -> bool:
+        if super().__contains__(key):
+            return True
+        return isinstance(key, tuple) and len(key) == 2 and _is_data_class(*key)
+
+
+def _is_data_class(module: str, name: str) -> bool:
+    obj = getattr(sys.modules.get(module), name, None)
+    if not isinstance(obj, type):
+        return False
+    if dataclasses.is_dataclass(obj) or issubclass(obj, enum.Enum):
+        return True
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and issubclass(obj, pydantic.BaseModel)
+
+
+class GraphsaverSerializer(JsonPlusSerializer):
+    """LangGraph's JsonPlusSerializer, strict, never pickling, failing closed on refused types."""
+
+    def __init__(self, allowed: Iterable[tuple[str, ...] | type] = ()) -> None:
+        super().__init__(pickle_fallback=False, allowed_msgpack_modules=None)
+        self._allow(jsonplus._normalize_module_keys(tuple(allowed)))
+
+    def _allow(self, keys: set[tuple[str, ...]]) -> None:
+        self._allowed_msgpack_modules = _Allowed(keys)
+        self._unpack_ext_hook = jsonplus._create_msgpack_ext_hook(self._allowed_msgpack_modules)
+
+    def with_msgpack_allowlist(self, extra_allowlist: Iterable[tuple[str, ...] | type]) -> JsonPlusSerializer:
+        allowed = self._allowed_msgpack_modules
+        current = set(allowed) if isinstance(allowed, set) else set()
+        merged = current | jsonplus._normalize_module_keys(tuple(extra_allowlist))
+        if merged == current:
+            return self
+        clone = copy.copy(self)
+        clone._allow(merged)
+        return clone
+
+    def _reviver(self, value: dict[str, Any]) -> Any:
+        revived = super()._reviver(value)
+        if revived is value and value.get("lc") == 2 and value.get("type") == "constructor":
+            refused = getattr(_blocked, "types", None)
+            if refused is not None:  # a JSON constructor LangGraph left unbuilt
+                refused.append(".".join(map(str, value.get("id") or ["?"])))
+        return revived
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        refused: list[str] = []
+        _blocked.types = refused
+        try:
+            value = super().loads_typed(data)
+        finally:
+            _blocked.types = None
+        if refused:
+            raise TypeError(
+                f"the stored value names {', '.join(sorted(set(refused)))}, which strict "
+                "deserialization does not construct; if it is your own type, import its module "
+                "first or pass it in serde=graphsaver.GraphsaverSerializer(allowed=[...])"
+            )
+        return value
+
+
 def default_serde() -> SerializerProtocol:
-    """LangGraph's serializer, strict: only its safe types and those the graph allowlists."""
-    return JsonPlusSerializer(allowed_msgpack_modules=None)
+    """LangGraph's serializer, strict (see `GraphsaverSerializer`)."""
+    return GraphsaverSerializer()
 
 
 def dumps(serde: SerializerProtocol, value: Any, what: Describe) -> tuple[str, bytes]:

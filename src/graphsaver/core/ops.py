@@ -70,11 +70,15 @@ def put(
     Returns the new config and the list states to remember once the transaction commits.
     """
     key = key_from_config(config)
+    if not checkpoint.get("id") or type(checkpoint["id"]) is not str:
+        raise ConfigError(f"checkpoint id must be a non-empty string, got {checkpoint.get('id')!r}")
     where = Key(key.thread_id, key.checkpoint_ns, checkpoint["id"]).describe
     values = checkpoint["channel_values"]
     blobs = []
     states = []
     for channel, version in new_versions.items():
+        if "\x00" in channel:
+            raise ConfigError(f"channel name {channel!r} contains NUL, which no backend can store")
         vkey = version_key(version)
         what = _of_channel(channel, where)
         base = None

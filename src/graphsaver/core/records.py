@@ -117,10 +117,14 @@ def pack(obj: Any) -> bytes:
     return data
 
 
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} is not part of a graphsaver record")
+
+
 def unpack(data: bytes) -> Any:
-    # strict_map_key=False: channel names and versions are strings, but versions_seen may use
-    # other hashable keys in old checkpoints. No ext hook: an ext type fails closed.
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    # strict_map_key=False: versions_seen may use non-string keys in old checkpoints.
+    # graphsaver's records hold plain data only: any extension type fails closed.
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_refuse_ext)
 
 
 def encode_record(checkpoint: Checkpoint) -> bytes:
@@ -192,11 +196,14 @@ def canonical_json(value: Any) -> str:
 
 def encode_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> tuple[str, str | None]:
     """The metadata as canonical JSON, and its run id (a column of its own, for delete_for_runs)."""
-    merged: dict[str, Any] = _strip_nul(dict(get_checkpoint_metadata(config, metadata)))
+    try:
+        merged: dict[str, Any] = _strip_nul(dict(get_checkpoint_metadata(config, metadata)))
+    except RecursionError as exc:
+        raise SerializationError("checkpoint metadata is nested too deeply to store") from exc
     merged.pop("writes", None)  # rebuilt from the stored writes; never stored twice
     try:
         text = canonical_json(merged)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"checkpoint metadata cannot be stored as JSON: {exc}") from exc
     run_id = merged.get("run_id")
     return text, None if run_id is None else str(run_id)
@@ -236,13 +243,15 @@ def filter_terms(filter: Mapping[str, Any] | None) -> list[FilterTerm]:
             raise ConfigError(f"metadata filter keys must be strings, got {key!r}")
         try:
             text = canonical_json(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ConfigError(f"metadata filter value for {key!r} is not JSON: {exc}") from exc
         if value is None:
             terms.append(FilterTerm(key, "null", None, text))
         elif value is True or value is False:
             terms.append(FilterTerm(key, "true" if value else "false", None, text))
         elif isinstance(value, int):
+            if not -(2**63) <= value < 2**63:
+                raise ConfigError(f"metadata filter value for {key!r} is outside the 64-bit integer range")
             terms.append(FilterTerm(key, "integer", value, text))
         elif isinstance(value, float):
             if not math.isfinite(value):

@@ -20,7 +20,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from graphsaver.errors import IntegrityError, StorageError
+from graphsaver.errors import ConfigError, IntegrityError, StorageError
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import Apply, Execute, ExecuteMany, Fetch, Operation, Statement, drive
 
@@ -106,12 +106,17 @@ class SqliteEngine:
                 raise IntegrityError(f"the database {self.where} refused a write: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StorageError(f"the database {self.where} failed: {exc}") from exc
+            except UnicodeEncodeError as exc:
+                raise ConfigError(f"a key or name is not valid unicode text: {exc}") from exc
             finally:
                 op.close()
                 cursor.close()
 
     async def arun(self, op: Operation[T], *, write: bool) -> T:
         """Run an operation from an event loop: one hop to the engine's worker thread."""
+        if self._closed:
+            op.close()
+            raise StorageError(f"the saver for the database {self.where} is closed")
         if self.in_memory:
             return self.run(op, write=write)  # no I/O to wait for: a hop would only cost time
         if self._executor is None:
