@@ -489,7 +489,7 @@ def _load_value(
     """One channel value at one version, following list deltas to their base."""
     rows = yield Fetch(
         q.SELECT_BLOB_CHAIN,
-        (version, key.thread_id, key.checkpoint_ns, channel, key.thread_id, key.checkpoint_ns, channel),
+        (key.thread_id, key.checkpoint_ns, channel, version, key.thread_id, key.checkpoint_ns, channel),
     )
     blobs: dict[Any, Blob] = {(v,): (t, d, b) for v, t, d, b in rows}
     what = f"channel {channel!r} of {Key(key.thread_id, key.checkpoint_ns, checkpoint_id).describe()}"

@@ -125,9 +125,9 @@ class Queries:
             "WITH RECURSIVE live (thread_id, checkpoint_ns, channel, version) AS ("
             f" SELECT c.thread_id, c.checkpoint_ns, cv.key, {self.cv_version} FROM {cp} c,"
             f" {self.each}(c.channel_versions) cv WHERE {self.in_list('c.thread_id')}"
-            " UNION SELECT b.thread_id, b.checkpoint_ns, b.channel, b.base FROM live l"
-            f" JOIN {bl} b ON b.thread_id = l.thread_id AND b.checkpoint_ns = l.checkpoint_ns"
-            " AND b.channel = l.channel AND b.version = l.version WHERE b.base IS NOT NULL)"
+            " UNION SELECT l.thread_id, l.checkpoint_ns, l.channel, "
+            + self.base_of("l")
+            + " FROM live l WHERE l.version IS NOT NULL)"
             f" DELETE FROM {bl} WHERE {in_threads} AND (thread_id, checkpoint_ns, channel, version)"
             " NOT IN (SELECT thread_id, checkpoint_ns, channel, version FROM live)"
         )
@@ -172,13 +172,14 @@ class Queries:
         )
         # One channel value at one version, with the chain of list deltas it is built from.
         self.SELECT_BLOB_CHAIN = (
-            "WITH RECURSIVE chain (version) AS (SELECT CAST(" + p + " AS TEXT)"
-            f" UNION SELECT b.base FROM chain JOIN {bl} b ON b.thread_id = {p}"
-            f" AND b.checkpoint_ns = {p} AND b.channel = {p} AND b.version = chain.version"
-            " WHERE b.base IS NOT NULL)"
+            "WITH RECURSIVE chain (thread_id, checkpoint_ns, channel, version) AS ("
+            f"SELECT CAST({p} AS TEXT), CAST({p} AS TEXT), CAST({p} AS TEXT), CAST({p} AS TEXT)"
+            " UNION SELECT k.thread_id, k.checkpoint_ns, k.channel, "
+            + self.base_of("k")
+            + " FROM chain k WHERE k.version IS NOT NULL)"
             f" SELECT b.version, b.type, b.data, b.base FROM {bl} b WHERE b.thread_id = {p}"
             f" AND b.checkpoint_ns = {p} AND b.channel = {p}"
-            " AND b.version IN (SELECT version FROM chain)"
+            " AND b.version IN (SELECT version FROM chain WHERE version IS NOT NULL)"
         )
         self.SELECT_BLOB_TYPE = (
             f"SELECT type FROM {bl} WHERE thread_id = {p} AND checkpoint_ns = {p}"
@@ -256,6 +257,23 @@ class Queries:
         self.HISTORY_STATS_WRITES = (
             f"SELECT thread_id, count(*), coalesce(sum(length(data)), 0) FROM {wr}"
             f" WHERE {in_threads} GROUP BY thread_id"
+        )
+
+    def base_of(self, alias: str) -> str:
+        return self._blob_column(alias, "base")
+
+    def _blob_column(self, alias: str, column: str) -> str:
+        """One column of the blob that row `alias` names, as a correlated primary-key lookup.
+
+        Blobs are reached this way (not by a join) so that both planners go through the key
+        index: PostgreSQL overestimates the rows of a recursive CTE and would otherwise hash
+        the whole blob table, making a read cost grow with the database.
+        """
+        bl = self.tables["blobs"]
+        return (
+            f"(SELECT b.{column} FROM {bl} b WHERE b.thread_id = {alias}.thread_id"
+            f" AND b.checkpoint_ns = {alias}.checkpoint_ns AND b.channel = {alias}.channel"
+            f" AND b.version = {alias}.version)"
         )
 
     def in_list(self, column: str) -> str:
@@ -361,10 +379,9 @@ class Queries:
                 ", keys (thread_id, checkpoint_ns, channel, version) AS ("
                 f"SELECT c.thread_id, c.checkpoint_ns, cv.key, {self.cv_version} FROM c, {self.each}"
                 f"(c.channel_versions) cv{self._not_known(q, params)}"
-                " UNION SELECT b.thread_id, b.checkpoint_ns, b.channel,"
-                f" b.base FROM keys k JOIN {bl} b ON b.thread_id = k.thread_id"
-                " AND b.checkpoint_ns = k.checkpoint_ns AND b.channel = k.channel"
-                " AND b.version = k.version WHERE b.base IS NOT NULL)"
+                " UNION SELECT k.thread_id, k.checkpoint_ns, k.channel, "
+                + self.base_of("k")
+                + " FROM keys k WHERE k.version IS NOT NULL)"
             )
         cols = (
             "0 AS kind, thread_id AS k1, checkpoint_ns AS k2, checkpoint_id AS k3,"
@@ -374,10 +391,10 @@ class Queries:
         sql += f" SELECT {cols} FROM c"
         if q.with_values:
             sql += (
-                " UNION ALL SELECT 1, b.thread_id, b.checkpoint_ns, b.channel, b.version, b.type,"
-                f" b.base, NULL, b.data, NULL FROM {bl} b"
-                " WHERE (b.thread_id, b.checkpoint_ns, b.channel, b.version) IN"
-                " (SELECT thread_id, checkpoint_ns, channel, version FROM keys)"
+                " UNION ALL SELECT 1, k.thread_id, k.checkpoint_ns, k.channel, k.version,"
+                f" {self._blob_column('k', 'type')}, {self._blob_column('k', 'base')}, NULL,"
+                f" {self._blob_column('k', 'data')}, NULL FROM (SELECT DISTINCT thread_id,"
+                " checkpoint_ns, channel, version FROM keys WHERE version IS NOT NULL) k"
                 " UNION ALL SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id,"
                 f" w.channel, w.type, w.task_path, w.data, w.idx FROM c JOIN {wr} w ON"
                 " w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns"
