@@ -28,7 +28,7 @@ from graphsaver.core import codec, ops
 from graphsaver.core.lists import ListCache, ListKey, ListState
 from graphsaver.errors import IntegrityError
 from graphsaver.storage import migrations
-from graphsaver.storage.queries import Queries
+from graphsaver.storage.queries import PageQuery, Queries
 from graphsaver.storage.sql import Operation
 
 T = TypeVar("T")
@@ -136,12 +136,7 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        page = ops.list_query(config, filter=filter, before=before, limit=limit)
-        while page is not None:
-            tuples, page = self._engine.run(
-                ops.list_page(self._q, self.serde, self._lists, page), write=False
-            )
-            yield from tuples
+        return self._pages(ops.list_query(config, filter=filter, before=before, limit=limit))
 
     async def alist(
         self,
@@ -151,11 +146,20 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        page = ops.list_query(config, filter=filter, before=before, limit=limit)
+        async for item in self._apages(ops.list_query(config, filter=filter, before=before, limit=limit)):
+            yield item
+
+    def _pages(self, page: PageQuery | None) -> Iterator[CheckpointTuple]:
         while page is not None:
-            tuples, page = await self._engine.arun(
+            tuples, page = self._engine.run(
                 ops.list_page(self._q, self.serde, self._lists, page), write=False
             )
+            yield from tuples
+
+    async def _apages(self, page: PageQuery | None) -> AsyncIterator[CheckpointTuple]:
+        while page is not None:
+            op = ops.list_page(self._q, self.serde, self._lists, page)
+            tuples, page = await self._engine.arun(op, write=False)
             for item in tuples:
                 yield item
 
@@ -290,12 +294,9 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         """Like `list`, but without channel values or writes: for history views."""
-        page = ops.list_query(config, filter=filter, before=before, limit=limit, with_values=False)
-        while page is not None:
-            tuples, page = self._engine.run(
-                ops.list_page(self._q, self.serde, self._lists, page), write=False
-            )
-            yield from tuples
+        return self._pages(
+            ops.list_query(config, filter=filter, before=before, limit=limit, with_values=False)
+        )
 
     async def alist_metadata(
         self,
@@ -306,10 +307,6 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Like `alist`, but without channel values or writes: for history views."""
-        page = ops.list_query(config, filter=filter, before=before, limit=limit, with_values=False)
-        while page is not None:
-            tuples, page = await self._engine.arun(
-                ops.list_page(self._q, self.serde, self._lists, page), write=False
-            )
-            for item in tuples:
-                yield item
+        query = ops.list_query(config, filter=filter, before=before, limit=limit, with_values=False)
+        async for item in self._apages(query):
+            yield item

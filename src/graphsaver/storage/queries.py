@@ -340,7 +340,7 @@ class Queries:
         UNION ALL SELECT 2, <write columns> FROM c JOIN writes ...
         """
         p = self.p
-        cp, bl, wr = self.tables["checkpoints"], self.tables["blobs"], self.tables["writes"]
+        cp, wr = self.tables["checkpoints"], self.tables["writes"]
         params: list[Any] = []
         where: list[str] = []
         if q.thread_id is not None:
