@@ -29,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 import graphsaver
 from graphsaver import GraphsaverError, InvalidURLError, PostgresSaver, StorageError
+from graphsaver.errors import IntegrityError
 from graphsaver.saver import GraphsaverSaver
 from graphsaver.storage.postgres import PostgresEngine
 from graphsaver.storage.sql import Fetch, Operation
@@ -578,6 +579,21 @@ def test_without_checks_a_dropped_connection_fails_once_then_recovers(pg_url: st
         assert_clean(caught.value, "no password here")
         fetched = saver.get_tuple(cfg("kept"))  # a new connection: nothing committed was lost
         assert fetched is not None and fetched.checkpoint["channel_values"] == {"n": 1}
+
+
+def test_a_refused_write_is_an_integrity_error_and_rolls_back(pg_url: str) -> None:
+    with PostgresSaver(pg_url) as saver:
+        stored = put_one(saver, "t", 1)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE graphsaver_writes ADD CONSTRAINT small CHECK (idx < 5)")
+        writes = [(f"ch{i}", i) for i in range(7)]
+        with pytest.raises(IntegrityError, match="refused a write"):
+            saver.put_writes(stored, writes, "task")
+        fetched = saver.get_tuple(stored)
+        assert fetched is not None and fetched.pending_writes == []  # none of the batch was kept
+        saver.put_writes(stored, writes[:3], "task")  # the connection is usable again
+        fetched = saver.get_tuple(stored)
+        assert fetched is not None and [w[1] for w in fetched.pending_writes or []] == ["ch0", "ch1", "ch2"]
 
 
 def test_closed_saver_says_so(pg_url: str) -> None:

@@ -43,7 +43,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from graphsaver import urls
-from graphsaver.errors import ConfigError, GraphsaverError, InvalidURLError, StorageError
+from graphsaver.errors import ConfigError, GraphsaverError, IntegrityError, InvalidURLError, StorageError
 from graphsaver.storage.migrations import ADVISORY_LOCK_ID
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import Execute, ExecuteMany, Fetch, Operation, Statement, adrive, drive
@@ -474,6 +474,8 @@ class PostgresEngine:
             error = StorageError(f"no connection to the database {self.where}: {reason}")
         elif isinstance(exc, PoolClosed):
             error = StorageError(f"the connection pool for the database {self.where} is closed")
+        elif isinstance(exc, psycopg.IntegrityError):
+            error = IntegrityError(f"the database {self.where} refused a write: {message}")
         elif isinstance(exc, psycopg.OperationalError):
             error = StorageError(
                 f"lost the connection to the database {self.where}: {message} (the operation did not "
