@@ -277,6 +277,12 @@ class PostgresEngine:
             self._kwargs["connect_timeout"] = max(1, round(connect_timeout))
         if "application_name" not in given:
             self._kwargs["application_name"] = application_name
+        if not pgbouncer:
+            # graphsaver's reads are index lookups, but the planner's guess for their recursive
+            # CTEs is large enough to trigger JIT compilation, which costs tens of milliseconds a
+            # query. PgBouncer refuses the `options` startup parameter, so it is left alone there.
+            options = str(given.get("options") or "")
+            self._kwargs["options"] = f"{options} -c jit=off".strip()
         self._pool_options: dict[str, Any] = {
             "min_size": min_size,
             "max_size": max_size,
