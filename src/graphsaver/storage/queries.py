@@ -199,14 +199,13 @@ class Queries:
         # Per-thread summaries for one page of threads: the latest root checkpoint and the
         # number of root checkpoints, found through the primary key of just those threads.
         latest = (
-            f"(SELECT max(m.checkpoint_id) FROM {cp} m WHERE m.thread_id = c.thread_id"
-            " AND m.checkpoint_ns = '')"
+            f"(SELECT max(m.checkpoint_id) FROM {cp} m WHERE m.thread_id = t.value AND m.checkpoint_ns = '')"
         )
         self.HISTORY_THREAD_HEADS = (
             f"SELECT c.thread_id, c.checkpoint_id, c.metadata{self.text}, c.record,"
             f" c.channel_versions{self.text},"
             f" (SELECT count(*) FROM {cp} n WHERE n.thread_id = c.thread_id AND n.checkpoint_ns = '')"
-            f" FROM {cp} c WHERE {self.in_list('c.thread_id')} AND c.checkpoint_ns = ''"
+            f" FROM {self.id_table('t')} JOIN {cp} c ON c.thread_id = t.value AND c.checkpoint_ns = ''"
             f" AND c.checkpoint_id = {latest}"
         )
         # The writes saved against some checkpoints of some threads (rows are matched to their
@@ -281,6 +280,12 @@ class Queries:
         if self.dialect == "sqlite":
             return f"{column} IN (SELECT value FROM json_each({self.p}))"
         return f"{column} = ANY({self.p})"
+
+    def id_table(self, alias: str) -> str:
+        """One bound list of strings as a table with a `value` column, for driving a join."""
+        if self.dialect == "sqlite":
+            return f"json_each({self.p}) {alias}"
+        return f"unnest({self.p}::text[]) AS {alias}(value)"
 
     def list_param(self, values: Sequence[str]) -> Any:
         if self.dialect == "sqlite":
