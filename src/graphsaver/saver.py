@@ -8,6 +8,7 @@ serves `invoke` and `ainvoke`, from any thread, opened with `with` or `async wit
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -103,6 +104,9 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
 
     async def __aenter__(self: T) -> T:
         saver: Any = self
+        bind_loop = getattr(saver._engine, "bind_loop", None)
+        if bind_loop is not None:  # engines with per-loop resources keep them on this loop
+            bind_loop(asyncio.get_running_loop())
         if saver._setup_on_enter:
             await saver.asetup()
         return self

@@ -298,6 +298,7 @@ class PostgresEngine:
         self._pool: ConnectionPool | None = None
         self._apools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool]] = {}
         self._home_loop: asyncio.AbstractEventLoop | None = None  # where the user's async objects live
+        self._bound_loop: asyncio.AbstractEventLoop | None = None  # where the saver was entered
         self._closed = False
 
     def _parse(self, conninfo: str) -> dict[str, Any]:
@@ -329,9 +330,22 @@ class PostgresEngine:
             op.close()
         raise error
 
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The event loop the saver was entered on (`async with`): async calls on it use an
+        async pool that lives and closes with the saver.
+
+        An async call on any other loop (say `asyncio.run(graph.ainvoke(...))` on a saver opened
+        with `with`) runs on the sync pool in a worker thread instead: a pool tied to such a
+        short-lived loop would outlive it, and its tasks can keep `asyncio.run` from finishing.
+        """
+        if self._bound_loop is None or self._bound_loop.is_closed():
+            self._bound_loop = loop
+
     async def arun(self, op: Operation[T], *, write: bool) -> T:
         """Run an operation in one transaction on a pooled connection of the running loop."""
         if self._conninfo is None and self._aconn is None and self._user_apool is None:
+            return await asyncio.to_thread(self.run, op, write=write)
+        if self._conninfo is not None and asyncio.get_running_loop() is not self._bound_loop:
             return await asyncio.to_thread(self.run, op, write=write)
         try:
             async with self._aconnection() as conn:
