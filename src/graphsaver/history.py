@@ -97,7 +97,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-LOSSLESS = "graphsaver-lossless"
 FORMAT_VERSION = 1
 
 
