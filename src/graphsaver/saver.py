@@ -9,6 +9,7 @@ serves `invoke` and `ainvoke`, from any thread, opened with `with` or `async wit
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -34,9 +35,11 @@ from graphsaver.storage.sql import Operation
 
 T = TypeVar("T")
 
-# Version suffixes come from the OS, not the global `random`: a program that seeds `random`
-# (or two forked workers sharing its state) must still mint distinct versions on two branches.
-_VERSION_RANDOM = random.SystemRandom()
+# Version suffixes come from a generator of graphsaver's own, seeded from the OS and reseeded
+# in every forked child: a program that seeds the global `random`, or two forked workers, must
+# still mint distinct versions on two branches. (SystemRandom would cost a syscall per version.)
+_VERSION_RANDOM = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _VERSION_RANDOM.seed(os.urandom(32)))
 
 
 class Engine(Protocol):
