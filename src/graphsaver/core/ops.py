@@ -446,14 +446,13 @@ def delta_channel_history(
             if len(seeds) == len(wanted):
                 break
         cursor = None if len(rows) < ANCESTOR_CHUNK else path[-1]
-    span = max((seeds[ch][0] for ch in wanted if ch in seeds), default=len(path) - 1)
-    if any(ch not in seeds for ch in wanted):
-        span = len(path) - 1
+    # the walk stops at the farthest seed, or covers the whole chain if a channel has none
+    span = max(seeds[ch][0] for ch in wanted) if len(seeds) == len(wanted) else len(path) - 1
     on_path = path[: span + 1]
     rows = []
     if on_path:
         rows = yield Fetch(
-            q.writes_for_channels(len(on_path)),
+            q.SELECT_WRITES_FOR_CHANNELS,
             (key.thread_id, key.checkpoint_ns, q.list_param(on_path), q.list_param(wanted)),
         )
     position = {cid: i for i, cid in enumerate(on_path)}

@@ -71,11 +71,6 @@ def setup(q: Queries, migrations: Sequence[Migration], prefix: str, where: str) 
     return done
 
 
-def schema_version(q: Queries) -> Operation[int]:
-    rows = yield Fetch(f"SELECT max(version) FROM {q.MIGRATIONS}")
-    return int(rows[0][0] or 0)
-
-
 MIGRATIONS: list[Migration] = [
     Migration(
         version=1,

@@ -126,7 +126,7 @@ class Queries:
             f" SELECT c.thread_id, c.checkpoint_ns, cv.key, {self.cv_version} FROM {cp} c,"
             f" {self.each}(c.channel_versions) cv WHERE {self.in_list('c.thread_id')}"
             " UNION SELECT l.thread_id, l.checkpoint_ns, l.channel, "
-            + self.base_of("l")
+            + self._blob_column("l", "base")
             + " FROM live l WHERE l.version IS NOT NULL)"
             f" DELETE FROM {bl} WHERE {in_threads} AND (thread_id, checkpoint_ns, channel, version)"
             " NOT IN (SELECT thread_id, checkpoint_ns, channel, version FROM live)"
@@ -175,11 +175,17 @@ class Queries:
             "WITH RECURSIVE chain (thread_id, checkpoint_ns, channel, version) AS ("
             f"SELECT CAST({p} AS TEXT), CAST({p} AS TEXT), CAST({p} AS TEXT), CAST({p} AS TEXT)"
             " UNION SELECT k.thread_id, k.checkpoint_ns, k.channel, "
-            + self.base_of("k")
+            + self._blob_column("k", "base")
             + " FROM chain k WHERE k.version IS NOT NULL)"
             f" SELECT b.version, b.type, b.data, b.base FROM {bl} b WHERE b.thread_id = {p}"
             f" AND b.checkpoint_ns = {p} AND b.channel = {p}"
             " AND b.version IN (SELECT version FROM chain WHERE version IS NOT NULL)"
+        )
+        # Writes to some channels at some checkpoints of one thread and namespace.
+        self.SELECT_WRITES_FOR_CHANNELS = (
+            f"SELECT checkpoint_id, task_id, channel, type, data, task_path, idx FROM {wr}"
+            f" WHERE thread_id = {p} AND checkpoint_ns = {p} AND {self.in_list('checkpoint_id')}"
+            f" AND {self.in_list('channel')}"
         )
         self.SELECT_BLOB_TYPE = (
             f"SELECT type FROM {bl} WHERE thread_id = {p} AND checkpoint_ns = {p}"
@@ -258,9 +264,6 @@ class Queries:
             f" WHERE {in_threads} GROUP BY thread_id"
         )
 
-    def base_of(self, alias: str) -> str:
-        return self._blob_column(alias, "base")
-
     def _blob_column(self, alias: str, column: str) -> str:
         """One column of the blob that row `alias` names, as a correlated primary-key lookup.
 
@@ -293,16 +296,6 @@ class Queries:
 
             return json.dumps(list(values))
         return list(values)
-
-    def writes_for_channels(self, n_checkpoints: int) -> str:
-        """Writes to some channels at some checkpoints of one thread and namespace."""
-        wr = self.tables["writes"]
-        p = self.p
-        return (
-            f"SELECT checkpoint_id, task_id, channel, type, data, task_path, idx FROM {wr}"
-            f" WHERE thread_id = {p} AND checkpoint_ns = {p} AND {self.in_list('checkpoint_id')}"
-            f" AND {self.in_list('channel')}"
-        )
 
     def metadata_condition(self, term: FilterTerm, params: list[Any], column: str) -> str:
         """One metadata equality condition; the key and value are always parameters.
@@ -385,7 +378,7 @@ class Queries:
                 f"SELECT c.thread_id, c.checkpoint_ns, cv.key, {self.cv_version} FROM c, {self.each}"
                 f"(c.channel_versions) cv{self._not_known(q, params)}"
                 " UNION SELECT k.thread_id, k.checkpoint_ns, k.channel, "
-                + self.base_of("k")
+                + self._blob_column("k", "base")
                 + " FROM keys k WHERE k.version IS NOT NULL)"
             )
         cols = (
