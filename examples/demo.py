@@ -57,7 +57,9 @@ def show_history(graph, config) -> None:  # type: ignore[no-untyped-def]
         meta = snapshot.metadata or {}
         last = snapshot.values.get("messages", [])[-1:] or [None]
         text = "" if last[0] is None else f"{type(last[0]).__name__}: {last[0].content}"
-        print(f"  {meta.get('step'):>4}  {meta.get('source'):<6}  {','.join(snapshot.next) or '-':<12}  {text}")
+        print(
+            f"  {meta.get('step'):>4}  {meta.get('source'):<6}  {','.join(snapshot.next) or '-':<12}  {text}"
+        )
 
 
 def main() -> None:

@@ -78,3 +78,52 @@ async def adrive(op: Operation[T], run: Callable[[Statement], Awaitable[Any]]) -
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         result = await run(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class Blind:
+    """A write whose statements were all known before running any: see `prepare`."""
+
+    statements: list[Statement]
+    value: Any
+
+
+def prepare(op: Operation[T]) -> Blind | Operation[T]:
+    """Run an operation's Python up to the first statement whose result it needs.
+
+    An operation that only yields `Apply` and `ExecuteMany` (a `put`, a `put_writes`) never
+    looks at a result, so all its statements and its return value are known before a
+    transaction starts: it comes back as a `Blind` write, which a group commit may batch with
+    others. Any other operation comes back as an equivalent operation (the statements collected
+    so far, then the rest of the original).
+    """
+    statements: list[Statement] = []
+    try:
+        statement = op.send(None)
+        while isinstance(statement, (Apply, ExecuteMany)):
+            statements.append(statement)
+            statement = op.send(None)
+    except StopIteration as stop:
+        return Blind(statements, stop.value)
+    return _resume(statements, statement, op)
+
+
+def _resume(done: list[Statement], pending: Statement, op: Operation[T]) -> Operation[T]:
+    try:
+        for statement in done:
+            yield statement
+        result = yield pending
+        while True:
+            try:
+                statement = op.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result = yield statement
+    finally:
+        op.close()
+
+
+def replay(statements: Sequence[Statement]) -> Operation[None]:
+    """An operation that runs the given statements and looks at none of their results."""
+    for statement in statements:  # noqa: UP028 (`yield from` would pass results on to a list)
+        yield statement

@@ -44,9 +44,21 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTi
 
 from graphsaver import urls
 from graphsaver.errors import ConfigError, GraphsaverError, IntegrityError, InvalidURLError, StorageError
+from graphsaver.storage.groupcommit import GroupCommitter
 from graphsaver.storage.migrations import ADVISORY_LOCK_ID
 from graphsaver.storage.queries import Queries
-from graphsaver.storage.sql import Execute, ExecuteMany, Fetch, Operation, Statement, adrive, drive
+from graphsaver.storage.sql import (
+    Blind,
+    Execute,
+    ExecuteMany,
+    Fetch,
+    Operation,
+    Statement,
+    adrive,
+    drive,
+    prepare,
+    replay,
+)
 
 T = TypeVar("T")
 Check = Literal["socket", "query", "none"]
@@ -300,6 +312,12 @@ class PostgresEngine:
         self._home_loop: asyncio.AbstractEventLoop | None = None  # where the user's async objects live
         self._bound_loop: asyncio.AbstractEventLoop | None = None  # where the saver was entered
         self._closed = False
+        # blind writes (put, put_writes) share transactions; it needs a sync way to the database
+        self._committer = (
+            GroupCommitter(self._run_batch, self.where)
+            if self._aconn is None and self._user_apool is None
+            else None
+        )
 
     def _parse(self, conninfo: str) -> dict[str, Any]:
         """The conninfo's parameters; sets `where`. Raises InvalidURLError (scrubbed)."""
@@ -317,10 +335,19 @@ class PostgresEngine:
     # --- running operations ----------------------------------------------------------------------
 
     def run(self, op: Operation[T], *, write: bool) -> T:
-        """Run an operation in one transaction on a pooled connection, on the calling thread."""
-        if self._conninfo is None and self._conn is None and self._user_pool is None:
+        """Run an operation in one transaction on a pooled connection, on the calling thread.
+
+        A blind write joins the group commit instead (storage/groupcommit.py).
+        """
+        if self._committer is None:
             return self._run_on_home_loop(op, write)
         try:
+            if write:
+                prepared = prepare(op)
+                if isinstance(prepared, Blind):
+                    self._committer.submit(prepared.statements).result()
+                    return prepared.value  # type: ignore[no-any-return]
+                op = prepared
             with self._connection() as conn:
                 return _run_op(conn, op, write)
         except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
@@ -329,6 +356,10 @@ class PostgresEngine:
         finally:
             op.close()
         raise error
+
+    def _run_batch(self, statements: list[Statement]) -> None:
+        with self._connection() as conn:
+            _run_op(conn, replay(statements), True)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """The event loop the saver was entered on (`async with`): async calls on it use an
@@ -342,12 +373,21 @@ class PostgresEngine:
             self._bound_loop = loop
 
     async def arun(self, op: Operation[T], *, write: bool) -> T:
-        """Run an operation in one transaction on a pooled connection of the running loop."""
-        if self._conninfo is None and self._aconn is None and self._user_apool is None:
-            return await asyncio.to_thread(self.run, op, write=write)
-        if self._conninfo is not None and asyncio.get_running_loop() is not self._bound_loop:
-            return await asyncio.to_thread(self.run, op, write=write)
+        """Run an operation in one transaction on a pooled connection of the running loop.
+
+        A blind write joins the group commit instead (storage/groupcommit.py).
+        """
         try:
+            if write and self._committer is not None:
+                prepared = prepare(op)
+                if isinstance(prepared, Blind):
+                    await asyncio.wrap_future(self._committer.submit(prepared.statements))
+                    return prepared.value  # type: ignore[no-any-return]
+                op = prepared
+            if self._conninfo is None and self._aconn is None and self._user_apool is None:
+                return await asyncio.to_thread(self.run, op, write=write)
+            if self._conninfo is not None and asyncio.get_running_loop() is not self._bound_loop:
+                return await asyncio.to_thread(self.run, op, write=write)
             async with self._aconnection() as conn:
                 return await _arun_op(conn, op, write)
         except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
@@ -514,6 +554,8 @@ class PostgresEngine:
 
     def close(self) -> None:
         """Close the pools this engine opened (never the user's own connection or pool)."""
+        if self._committer is not None:
+            self._committer.close()
         for loop, task in self._take_async_pools():
             _close_pool_elsewhere(loop, task)
         pool = self._take_sync_pool()
@@ -521,6 +563,8 @@ class PostgresEngine:
             pool.close()
 
     async def aclose(self) -> None:
+        if self._committer is not None:
+            await asyncio.to_thread(self._committer.close)
         current = asyncio.get_running_loop()
         for loop, task in self._take_async_pools():
             if loop is current:

@@ -14,6 +14,7 @@ lets other processes read while one writes, and write transactions start with
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import threading
@@ -22,11 +23,36 @@ from typing import Any, TypeVar
 
 from graphsaver.errors import ConfigError, IntegrityError, StorageError
 from graphsaver.storage.queries import Queries
-from graphsaver.storage.sql import Apply, Execute, ExecuteMany, Fetch, Operation, Statement, drive
+from graphsaver.storage.sql import (
+    Apply,
+    Blind,
+    Execute,
+    ExecuteMany,
+    Fetch,
+    Operation,
+    Statement,
+    drive,
+    prepare,
+    replay,
+)
 
 T = TypeVar("T")
 QUERIES = Queries(dialect="sqlite")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+ROWS_PER_INSERT = 100
+MAX_DEFERRED = 2000  # statements an in-memory engine queues before it runs them  # x 9 columns at most: far below SQLite's limit of bound parameters
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_row(sql: str, rows: int) -> str | None:
+    """`INSERT ... VALUES (?, ?) ...` with the VALUES tuple repeated for `rows` rows (or None)."""
+    start = sql.find(" VALUES (") + len(" VALUES ")
+    if not sql.startswith("INSERT ") or start < len(" VALUES "):
+        return None
+    end = sql.index(")", start) + 1
+    return sql[:start] + ", ".join([sql[start:end]] * rows) + sql[end:]
 
 
 def _run_statement(cursor: sqlite3.Cursor, statement: Statement) -> Any:
@@ -35,12 +61,48 @@ def _run_statement(cursor: sqlite3.Cursor, statement: Statement) -> Any:
     if isinstance(statement, Execute):
         return cursor.execute(statement.sql, statement.params).rowcount
     if isinstance(statement, ExecuteMany):
-        cursor.executemany(statement.sql, statement.params)
+        # One multi-row INSERT instead of a statement per row: each statement SQLite runs lets
+        # go of the GIL, and getting it back behind busy threads is what costs, not the insert.
+        rows = statement.params
+        if len(rows) == 1:
+            cursor.execute(statement.sql, rows[0])
+        elif _multi_row(statement.sql, 2) is None:
+            cursor.executemany(statement.sql, rows)
+        else:
+            for i in range(0, len(rows), ROWS_PER_INSERT):
+                chunk = rows[i : i + ROWS_PER_INSERT]
+                sql = _multi_row(statement.sql, len(chunk)) if len(chunk) > 1 else statement.sql
+                cursor.execute(sql or statement.sql, [v for row in chunk for v in row])
         return None
     if isinstance(statement, Apply):
         cursor.execute(statement.sql, statement.params)
         return None
     raise TypeError(f"not a statement: {statement!r}")
+
+
+def _merged(statements: list[Statement]) -> list[Statement]:
+    """Queued inserts with the rows of each statement text gathered into one multi-row insert.
+
+    Their order only matters among the rows of one statement, which keep it: they are inserts
+    and upserts (never deletes: those run at once) whose only reference, a list delta's base,
+    points at a row queued or stored before.
+    """
+    rows: dict[str, list[Any]] = {}
+    for st in statements:
+        if isinstance(st, ExecuteMany):
+            rows.setdefault(st.sql, []).extend(st.params)
+        else:
+            rows.setdefault(st.sql, []).append(st.params)
+    return [ExecuteMany(sql, params) for sql, params in rows.items()]
+
+
+def _check_text(statements: list[Statement]) -> None:
+    """Raise now what binding would raise later: a key that is not valid unicode text."""
+    for st in statements:
+        for row in st.params if isinstance(st, ExecuteMany) else (st.params,):
+            for value in row:
+                if type(value) is str:
+                    value.encode()
 
 
 class SqliteEngine:
@@ -79,9 +141,53 @@ class SqliteEngine:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
+        # in memory: blind writes wait here until the next other operation (see `run`)
+        self._deferred: list[Statement] = []
+        self._deferred_lock = threading.Lock()
+        self._epoch = 0  # counts the operations that may have deleted a list delta's base
 
     def run(self, op: Operation[T], *, write: bool) -> T:
-        """Run an operation in one transaction on the calling thread."""
+        """Run an operation in one transaction on the calling thread.
+
+        In memory, a blind write made of inserts (`put`, `put_writes`) is not run at once: it joins
+        a queue that the next other operation (a read, a delete) runs first, under the engine
+        lock, gathered into a few multi-row inserts. Every read therefore sees every write that
+        returned, and a write costs no SQLite call: each call lets go of the GIL, and getting it
+        back behind LangGraph's busy worker threads is what an in-memory write used to cost.
+        The failures that binding or SQLite could report are checked before a write is queued
+        (invalid unicode, a closed saver); the last one, a list delta whose base a concurrent
+        delete removed, cannot arise: a write prepared before such a delete runs at once
+        instead, and fails as it would have, so the saver stores full values instead.
+        """
+        if self.in_memory and write:
+            epoch = self._epoch
+            prepared = prepare(op)
+            if not isinstance(prepared, Blind):
+                return self._run(prepared, write=True)
+            inserts = all(st.sql.startswith("INSERT ") for st in prepared.statements)
+            if not (inserts and self._defer(prepared.statements, epoch)):
+                self._run(replay(prepared.statements), write=True, deletes=not inserts)
+            return prepared.value  # type: ignore[no-any-return]
+        return self._run(op, write=write)
+
+    def _defer(self, statements: list[Statement], epoch: int) -> bool:
+        try:
+            _check_text(statements)
+        except UnicodeEncodeError as exc:
+            raise ConfigError(f"a key or name is not valid unicode text: {exc}") from exc
+        with self._deferred_lock:
+            if self._closed:
+                raise StorageError(f"the saver for the database {self.where} is closed")
+            if epoch != self._epoch:
+                return False
+            self._deferred.extend(statements)
+            full = len(self._deferred) >= MAX_DEFERRED
+        if full:
+            self._run(replay([]), write=False)  # bounds the queue: runs it
+        return True
+
+    def _run(self, op: Operation[T], *, write: bool, deletes: bool = True) -> T:
+        """Run an operation (a write that may delete unless `deletes` is False)."""
         with self._lock:
             if self._closed:
                 op.close()
@@ -92,6 +198,12 @@ class SqliteEngine:
                     # The engine lock already keeps every other thread out for the whole
                     # operation, and there is no file to keep consistent through a crash:
                     # a transaction would only cost time.
+                    with self._deferred_lock:
+                        deferred, self._deferred = self._deferred, []
+                        if write and deletes:
+                            self._epoch += 1
+                    for statement in _merged(deferred):
+                        _run_statement(cursor, statement)
                     return drive(op, lambda st: _run_statement(cursor, st))
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:

@@ -1,0 +1,99 @@
+"""Group commit: the writes that arrive while a transaction is in flight share the next one.
+
+LangGraph saves each task's writes as soon as the task ends, and a checkpoint at the end of
+each superstep; parallel tasks and concurrent threads therefore hand the saver many small
+writes at once. Committing each on its own costs a round trip and a WAL flush apiece. Here a
+worker thread takes every write waiting in the queue, runs them in one transaction (one
+pipelined round trip on PostgreSQL), and only then tells each caller that its write is
+committed: durability is unchanged, a caller still returns only once its data is on disk.
+
+Only blind writes join a batch (operations that never look at a statement's result, like `put`
+and `put_writes`; see `storage.sql.prepare`). If a batch fails, each of its writes is run again
+in a transaction of its own, so one bad write (a conflicting key, say) fails alone and the
+others keep their outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from graphsaver.errors import StorageError
+from graphsaver.storage.sql import Statement
+
+MAX_BATCH = 64  # writes per transaction: bounds how long one batch holds its row locks
+
+
+@dataclass(slots=True)
+class Ticket:
+    statements: Sequence[Statement]
+    done: Future[None] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    """Runs queued blind writes in batches on one worker thread, started on first use.
+
+    `run_batch` runs statements in one transaction and raises if it fails; `where` names the
+    database in errors.
+    """
+
+    def __init__(self, run_batch: Callable[[list[Statement]], None], where: str) -> None:
+        self._run_batch = run_batch
+        self._where = where
+        self._queue: deque[Ticket] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._worker: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, statements: Sequence[Statement]) -> Future[None]:
+        """Queue a blind write; the future resolves once it is committed (or has failed)."""
+        ticket = Ticket(statements)
+        with self._ready:
+            if self._closed:
+                raise StorageError(f"the saver for the database {self._where} is closed")
+            if self._worker is None or not self._worker.is_alive():  # first use, or a forked child
+                self._worker = threading.Thread(target=self._work, name="graphsaver-commit", daemon=True)
+                self._worker.start()
+            self._queue.append(ticket)
+            self._ready.notify()
+        return ticket.done
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the worker."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if not self._queue:
+                    return
+                batch: list[Ticket] = []
+                while self._queue and len(batch) < MAX_BATCH:
+                    ticket = self._queue.popleft()
+                    if ticket.done.set_running_or_notify_cancel():  # a cancelled caller's write is dropped
+                        batch.append(ticket)
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[Ticket]) -> None:
+        try:
+            self._run_batch([st for ticket in batch for st in ticket.statements])
+        except BaseException as exc:
+            if len(batch) == 1:
+                batch[0].done.set_exception(exc)
+                return
+            for ticket in batch:  # find the write that failed; the others commit on their own
+                self._commit([ticket])
+            return
+        for ticket in batch:
+            ticket.done.set_result(None)

@@ -1,0 +1,214 @@
+"""Writes that share a transaction: PostgreSQL's group commit and the in-memory write queue.
+
+A `put` or `put_writes` that arrives while another write is in flight joins the next batch
+(storage/groupcommit.py); in memory, writes wait in a queue that the next read runs first
+(storage/sqlite/engine.py). Both must keep every caller's outcome its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+import pytest
+from langgraph.checkpoint.base import empty_checkpoint
+
+import graphsaver
+from graphsaver import PostgresSaver
+from graphsaver.core import ops
+from graphsaver.core.lists import LIST_DELTA
+from graphsaver.errors import IntegrityError
+from graphsaver.storage.sql import Apply, Operation
+from tests.pgserver import fresh_database
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    with fresh_database(pg_server_url, f"t_{uuid.uuid4().hex[:12]}") as url:
+        yield url
+
+
+def cfg(thread_id: str) -> Any:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def put_one(saver: Any, thread_id: str, value: Any, version: int = 1) -> Any:
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"n": value}
+    checkpoint["channel_versions"] = {"n": f"{version:032}.0"}
+    metadata: Any = {"source": "input", "step": -1, "parents": {}}
+    return saver.put(cfg(thread_id), checkpoint, metadata, checkpoint["channel_versions"])
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def writes_of(saver: Any, config: Any) -> dict[str, list[Any]]:
+    fetched = saver.get_tuple(config)
+    assert fetched is not None
+    found: dict[str, list[Any]] = {}
+    for task_id, channel, value in fetched.pending_writes or []:
+        found.setdefault(task_id, []).append((channel, value))
+    return found
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------
+
+
+def test_concurrent_writes_share_transactions_and_all_commit(pg_url: str) -> None:
+    with PostgresSaver(pg_url, max_size=4) as saver:
+        stored = [put_one(saver, f"t{i}", i) for i in range(8)]
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            (before,) = conn.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone() or (0,)
+
+        def task(i: int) -> None:
+            for k in range(25):
+                saver.put_writes(stored[i % 8], [("n", i * 100 + k)], f"task-{i}-{k}")
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(task, range(16)))
+        for i in range(8):
+            found = writes_of(saver, stored[i])
+            expected = {f"task-{j}-{k}": [("n", j * 100 + k)] for j in (i, i + 8) for k in range(25)}
+            assert found == expected
+    # the statistics collector hears of a backend's commits when it reports them: poll briefly
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+
+        def commits() -> int:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = conn.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        time.sleep(1.0)
+        # 400 writes from 16 threads; one transaction each would be 400 commits and more
+        assert commits() - int(before) < 400
+
+
+def test_a_failing_write_in_a_batch_fails_alone(pg_url: str) -> None:
+    with PostgresSaver(pg_url, min_size=2, max_size=4) as saver:
+        stored = put_one(saver, "t", 1)
+        committer: Any = saver._engine._committer  # type: ignore[attr-defined]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("ALTER TABLE graphsaver_writes ADD CONSTRAINT small CHECK (idx < 5)")
+
+            def waiting_on_lock() -> bool:
+                row = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'graphsaver'"
+                    " AND wait_event_type = 'Lock'"
+                ).fetchone()
+                return bool(row and row[0])
+
+            with psycopg.connect(pg_url) as blocker, ThreadPoolExecutor(3) as pool:
+                blocker.execute("LOCK TABLE graphsaver_writes IN SHARE MODE")
+                first = pool.submit(saver.put_writes, stored, [("a", 1)], "task-a")
+                wait_for(waiting_on_lock, "the first batch to wait for the lock")
+                bad = pool.submit(saver.put_writes, stored, [(f"ch{i}", i) for i in range(7)], "task-b")
+                good = pool.submit(saver.put_writes, stored, [("c", 3)], "task-c")
+                wait_for(lambda: len(committer._queue) == 2, "both writes to join the next batch")
+                blocker.commit()
+                first.result(timeout=10)
+                with pytest.raises(IntegrityError, match="refused a write"):
+                    bad.result(timeout=10)
+                good.result(timeout=10)
+        assert writes_of(saver, stored) == {"task-a": [("a", 1)], "task-c": [("c", 3)]}
+
+
+async def test_async_writes_join_the_batches_too(pg_url: str) -> None:
+    import asyncio
+
+    async with PostgresSaver(pg_url) as saver:
+        stored = [put_one(saver, f"t{i}", i) for i in range(4)]
+        await asyncio.gather(*(saver.aput_writes(stored[i % 4], [("n", i)], f"task-{i}") for i in range(40)))
+        for i in range(4):
+            assert writes_of(saver, stored[i]) == {f"task-{j}": [("n", j)] for j in range(i, 40, 4)}
+
+
+def test_closing_commits_what_is_queued(pg_url: str) -> None:
+    saver = PostgresSaver(pg_url)
+    saver.setup()
+    stored = put_one(saver, "t", 1)
+    done = threading.Event()
+
+    def writer() -> None:
+        for k in range(50):
+            saver.put_writes(stored, [("n", k)], f"task-{k}")
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    thread.join()
+    saver.close()
+    assert done.is_set()
+    with PostgresSaver(pg_url) as again:
+        assert len(writes_of(again, stored)) == 50
+
+
+# --- in memory -------------------------------------------------------------------------------------
+
+
+def test_memory_reads_see_every_write_that_returned() -> None:
+    with graphsaver.connect("memory://") as saver:
+        stored = put_one(saver, "t", 1)
+        results: list[Any] = []
+
+        def writer(i: int) -> None:
+            saver.put_writes(stored, [("n", i)], f"task-{i}")
+            results.append(writes_of(saver, stored)[f"task-{i}"])  # read right after: it is there
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(writer, range(64)))
+        assert sorted(r[0][1] for r in results) == list(range(64))
+        latest = put_one(saver, "t", 2, version=2)
+        assert saver.get_tuple(cfg("t")).config == latest  # type: ignore[union-attr]
+
+
+def test_memory_write_prepared_while_a_delete_runs_fails_at_once() -> None:
+    """A list delta computed before a concurrent delete must not be queued: its base may be gone."""
+    with graphsaver.connect("memory://") as saver:
+        engine: Any = saver._engine
+        q = engine.queries
+        put_one(saver, "t", ["a"])
+        base = engine.run(_blob_version(q), write=False)
+
+        def racing_write() -> Operation[None]:
+            engine.run(ops.delete_threads(q, ["t"]), write=True)  # runs while this one is prepared
+            yield Apply(q.INSERT_BLOB, ("t", "", "n", "v2", LIST_DELTA, b"\x90", base))
+
+        with pytest.raises(IntegrityError):
+            engine.run(racing_write(), write=True)
+        assert saver.get_tuple(cfg("t")) is None  # the next read is not handed that failure
+        put_one(saver, "t", ["b"])
+        assert saver.get_tuple(cfg("t")).checkpoint["channel_values"] == {"n": ["b"]}  # type: ignore[union-attr]
+
+
+def _blob_version(q: Any) -> Operation[str]:
+    from graphsaver.storage.sql import Fetch
+
+    rows = yield Fetch("SELECT version FROM graphsaver_blobs WHERE thread_id = 't'")
+    return str(rows[0][0])
+
+
+def test_memory_queue_is_bounded_and_kept_in_order() -> None:
+    with graphsaver.connect("memory://") as saver:
+        engine: Any = saver._engine
+        stored = put_one(saver, "t", 0)
+        for k in range(3000):
+            saver.put_writes(stored, [("n", k)], "task")  # one task's write again: the first is kept
+        assert len(engine._deferred) < 2000
+        assert writes_of(saver, stored) == {"task": [("n", 0)]}  # a task's first write is kept
+        for k in range(3000):
+            saver.put_writes(stored, [("__error__", k)], "task-e")  # special channel: the last wins
+        assert writes_of(saver, stored)["task-e"] == [("__error__", 2999)]
