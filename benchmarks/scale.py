@@ -5,7 +5,9 @@ by copying whole threads: graphsaver through its own `copy_thread`, the upstream
 have no `copy_thread`) by copying their rows in SQL, or their dict entries in memory. Copies
 are exact, so every thread of the grown store is as deep as a seed thread. Latency is timed on
 seed threads, at the small size and at the large one, round-robin between the contestants.
-PostgreSQL stores are ANALYZEd after each growth (autovacuum would do so soon after a bulk load);
+PostgreSQL stores are vacuumed and analyzed after each growth, as autovacuum does soon after a
+bulk load (since PostgreSQL 13 it also vacuums tables that only grow, which sets the visibility
+map that index-only scans rely on);
 SQLite stores are not (nothing runs ANALYZE on them in practice).
 """
 
@@ -102,11 +104,11 @@ def _grow_upstream_postgres(url: str, threads: list[str], suffixes: list[str]) -
 
 
 def analyze_postgres(url: str) -> None:
-    """Refresh the planner's statistics, as autovacuum would soon after a bulk load."""
+    """Vacuum and refresh the planner's statistics, as autovacuum would soon after a bulk load."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        conn.execute("VACUUM ANALYZE")
 
 
 # --- thread listing ---------------------------------------------------------------------------
