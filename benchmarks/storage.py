@@ -73,6 +73,7 @@ def measure(saver: Any, where: str) -> int | None:
 def _memory_estimate(saver: Any) -> int | None:
     conn = getattr(getattr(saver, "_engine", None), "_conn", None)
     if isinstance(conn, sqlite3.Connection):
+        list(saver.list(None, limit=1))  # a read first runs the writes graphsaver keeps queued
         pages = (
             conn.execute("PRAGMA page_count").fetchone()[0]
             - conn.execute("PRAGMA freelist_count").fetchone()[0]
