@@ -97,33 +97,66 @@ def test_concurrent_writes_share_transactions_and_all_commit(pg_url: str) -> Non
         assert commits() - int(before) < 400
 
 
+def in_one_batch(saver: Any, pg_url: str, calls: list[Callable[[], None]]) -> list[BaseException | None]:
+    """Run `calls` so that their writes share one batch: a first write waits for a table lock
+    while they queue behind it. Returns each call's exception (or None)."""
+    stored = put_one(saver, "lock-holder", 0)
+    committer: Any = saver._engine._committer
+    with psycopg.connect(pg_url, autocommit=True) as admin, psycopg.connect(pg_url) as blocker:
+
+        def waiting_on_lock() -> bool:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'graphsaver'"
+                " AND wait_event_type = 'Lock'"
+            ).fetchone()
+            return bool(row and row[0])
+
+        with ThreadPoolExecutor(len(calls) + 1) as pool:
+            blocker.execute("LOCK TABLE graphsaver_writes IN SHARE MODE")
+            first = pool.submit(saver.put_writes, stored, [("a", 1)], "first")
+            wait_for(waiting_on_lock, "the first batch to wait for the lock")
+            futures = []
+            for n, call in enumerate(calls, 1):  # one at a time, so the queue keeps their order
+                futures.append(pool.submit(call))
+                wait_for(lambda n=n: len(committer._queue) == n, "the write to queue")
+            blocker.commit()
+            first.result(timeout=10)
+            return [f.exception(timeout=10) for f in futures]
+
+
 def test_a_failing_write_in_a_batch_fails_alone(pg_url: str) -> None:
     with PostgresSaver(pg_url, min_size=2, max_size=4) as saver:
         stored = put_one(saver, "t", 1)
-        committer: Any = saver._engine._committer  # type: ignore[attr-defined]
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("ALTER TABLE graphsaver_writes ADD CONSTRAINT small CHECK (idx < 5)")
+        bad, good = in_one_batch(
+            saver,
+            pg_url,
+            [
+                lambda: saver.put_writes(stored, [(f"ch{i}", i) for i in range(7)], "task-b"),
+                lambda: saver.put_writes(stored, [("c", 3)], "task-c"),
+            ],
+        )
+        assert isinstance(bad, IntegrityError) and "refused a write" in str(bad)
+        assert good is None
+        assert writes_of(saver, stored) == {"task-c": [("c", 3)]}
 
-            def waiting_on_lock() -> bool:
-                row = admin.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'graphsaver'"
-                    " AND wait_event_type = 'Lock'"
-                ).fetchone()
-                return bool(row and row[0])
 
-            with psycopg.connect(pg_url) as blocker, ThreadPoolExecutor(3) as pool:
-                blocker.execute("LOCK TABLE graphsaver_writes IN SHARE MODE")
-                first = pool.submit(saver.put_writes, stored, [("a", 1)], "task-a")
-                wait_for(waiting_on_lock, "the first batch to wait for the lock")
-                bad = pool.submit(saver.put_writes, stored, [(f"ch{i}", i) for i in range(7)], "task-b")
-                good = pool.submit(saver.put_writes, stored, [("c", 3)], "task-c")
-                wait_for(lambda: len(committer._queue) == 2, "both writes to join the next batch")
-                blocker.commit()
-                first.result(timeout=10)
-                with pytest.raises(IntegrityError, match="refused a write"):
-                    bad.result(timeout=10)
-                good.result(timeout=10)
-        assert writes_of(saver, stored) == {"task-a": [("a", 1)], "task-c": [("c", 3)]}
+def test_one_batch_upserting_a_row_twice_keeps_the_last(pg_url: str) -> None:
+    """A batch's upserts of one table become one multi-row statement, which PostgreSQL refuses
+    when it names a row twice; the batch then runs write by write, in order."""
+    with PostgresSaver(pg_url, min_size=2, max_size=4) as saver:
+        stored = put_one(saver, "t", 1)
+        outcomes = in_one_batch(
+            saver,
+            pg_url,
+            [
+                lambda: saver.put_writes(stored, [("__error__", "first")], "task"),
+                lambda: saver.put_writes(stored, [("__error__", "second")], "task"),
+            ],
+        )
+        assert outcomes == [None, None]
+        assert writes_of(saver, stored) == {"task": [("__error__", "second")]}
 
 
 async def test_async_writes_join_the_batches_too(pg_url: str) -> None:

@@ -8,7 +8,8 @@ transaction. This is the only place where the sync and async worlds differ.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -127,3 +128,51 @@ def replay(statements: Sequence[Statement]) -> Operation[None]:
     """An operation that runs the given statements and looks at none of their results."""
     for statement in statements:  # noqa: UP028 (`yield from` would pass results on to a list)
         yield statement
+
+
+# --- many rows in one statement --------------------------------------------------------------------
+
+ROWS_PER_INSERT = 500  # x 9 columns at most: far below SQLite's and PostgreSQL's parameter limits
+
+
+@functools.lru_cache(maxsize=256)
+def multi_row(sql: str, rows: int) -> str | None:
+    """`INSERT ... VALUES (a, b) ...` with its VALUES tuple repeated `rows` times, or None if
+    `sql` is not such an insert."""
+    start = sql.find(" VALUES (") + len(" VALUES ")
+    if not sql.startswith("INSERT ") or start < len(" VALUES "):
+        return None
+    end = sql.index(")", start) + 1
+    return sql[:start] + ", ".join([sql[start:end]] * rows) + sql[end:]
+
+
+def as_multi_row(statement: ExecuteMany) -> Iterator[tuple[str, list[Any]]]:
+    """An `ExecuteMany` insert as multi-row inserts: (sql, flat parameters) per chunk of rows.
+
+    Each statement a driver runs costs a GIL hand-off (SQLite lets go of it for every statement;
+    psycopg for every wait on the socket), and behind busy threads getting it back takes up to
+    the interpreter's switch interval: one statement for many rows instead of one per row.
+    """
+    rows = statement.params
+    for i in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[i : i + ROWS_PER_INSERT]
+        sql = multi_row(statement.sql, len(chunk)) if len(chunk) > 1 else statement.sql
+        yield sql or statement.sql, [value for row in chunk for value in row]
+
+
+def merge_inserts(statements: Sequence[Statement]) -> list[ExecuteMany] | None:
+    """Blind writes made only of inserts, with the rows of each statement text gathered.
+
+    Reordering them is safe: they are inserts and upserts (a delete among them returns None)
+    whose rows keep their order within each statement text, and whose only reference, a list
+    delta's base, points at a row written before (or earlier in the same statement).
+    """
+    rows: dict[str, list[Sequence[Any]]] = {}
+    for st in statements:
+        if not st.sql.startswith("INSERT "):
+            return None
+        if isinstance(st, ExecuteMany):
+            rows.setdefault(st.sql, []).extend(st.params)
+        else:
+            rows.setdefault(st.sql, []).append(st.params)
+    return [ExecuteMany(sql, params) for sql, params in rows.items()]

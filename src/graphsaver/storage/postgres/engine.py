@@ -48,6 +48,7 @@ from graphsaver.storage.groupcommit import GroupCommitter
 from graphsaver.storage.migrations import ADVISORY_LOCK_ID
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import (
+    Apply,
     Blind,
     Execute,
     ExecuteMany,
@@ -55,7 +56,9 @@ from graphsaver.storage.sql import (
     Operation,
     Statement,
     adrive,
+    as_multi_row,
     drive,
+    merge_inserts,
     prepare,
     replay,
 )
@@ -358,6 +361,9 @@ class PostgresEngine:
         raise error
 
     def _run_batch(self, statements: list[Statement]) -> None:
+        merged = merge_inserts(statements)
+        if merged is not None:  # a statement per table, not per write: fewer waits on the socket
+            statements = [Apply(sql, params) for st in merged for sql, params in as_multi_row(st)]
         with self._connection() as conn:
             _run_op(conn, replay(statements), True)
 

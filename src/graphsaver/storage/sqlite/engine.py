@@ -14,7 +14,6 @@ lets other processes read while one writes, and write transactions start with
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import sqlite3
 import threading
@@ -31,7 +30,10 @@ from graphsaver.storage.sql import (
     Fetch,
     Operation,
     Statement,
+    as_multi_row,
     drive,
+    merge_inserts,
+    multi_row,
     prepare,
     replay,
 )
@@ -41,18 +43,7 @@ QUERIES = Queries(dialect="sqlite")
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-ROWS_PER_INSERT = 100
-MAX_DEFERRED = 2000  # statements an in-memory engine queues before it runs them  # x 9 columns at most: far below SQLite's limit of bound parameters
-
-
-@functools.lru_cache(maxsize=64)
-def _multi_row(sql: str, rows: int) -> str | None:
-    """`INSERT ... VALUES (?, ?) ...` with the VALUES tuple repeated for `rows` rows (or None)."""
-    start = sql.find(" VALUES (") + len(" VALUES ")
-    if not sql.startswith("INSERT ") or start < len(" VALUES "):
-        return None
-    end = sql.index(")", start) + 1
-    return sql[:start] + ", ".join([sql[start:end]] * rows) + sql[end:]
+MAX_DEFERRED = 2000  # statements an in-memory engine queues before it runs them
 
 
 def _run_statement(cursor: sqlite3.Cursor, statement: Statement) -> Any:
@@ -61,39 +52,16 @@ def _run_statement(cursor: sqlite3.Cursor, statement: Statement) -> Any:
     if isinstance(statement, Execute):
         return cursor.execute(statement.sql, statement.params).rowcount
     if isinstance(statement, ExecuteMany):
-        # One multi-row INSERT instead of a statement per row: each statement SQLite runs lets
-        # go of the GIL, and getting it back behind busy threads is what costs, not the insert.
-        rows = statement.params
-        if len(rows) == 1:
-            cursor.execute(statement.sql, rows[0])
-        elif _multi_row(statement.sql, 2) is None:
-            cursor.executemany(statement.sql, rows)
+        if len(statement.params) > 1 and multi_row(statement.sql, 2) is None:
+            cursor.executemany(statement.sql, statement.params)
         else:
-            for i in range(0, len(rows), ROWS_PER_INSERT):
-                chunk = rows[i : i + ROWS_PER_INSERT]
-                sql = _multi_row(statement.sql, len(chunk)) if len(chunk) > 1 else statement.sql
-                cursor.execute(sql or statement.sql, [v for row in chunk for v in row])
+            for sql, params in as_multi_row(statement):
+                cursor.execute(sql, params)
         return None
     if isinstance(statement, Apply):
         cursor.execute(statement.sql, statement.params)
         return None
     raise TypeError(f"not a statement: {statement!r}")
-
-
-def _merged(statements: list[Statement]) -> list[Statement]:
-    """Queued inserts with the rows of each statement text gathered into one multi-row insert.
-
-    Their order only matters among the rows of one statement, which keep it: they are inserts
-    and upserts (never deletes: those run at once) whose only reference, a list delta's base,
-    points at a row queued or stored before.
-    """
-    rows: dict[str, list[Any]] = {}
-    for st in statements:
-        if isinstance(st, ExecuteMany):
-            rows.setdefault(st.sql, []).extend(st.params)
-        else:
-            rows.setdefault(st.sql, []).append(st.params)
-    return [ExecuteMany(sql, params) for sql, params in rows.items()]
 
 
 def _check_text(statements: list[Statement]) -> None:
@@ -202,7 +170,7 @@ class SqliteEngine:
                         deferred, self._deferred = self._deferred, []
                         if write and deletes:
                             self._epoch += 1
-                    for statement in _merged(deferred):
+                    for statement in merge_inserts(deferred) or ():
                         _run_statement(cursor, statement)
                     return drive(op, lambda st: _run_statement(cursor, st))
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
