@@ -245,3 +245,41 @@ def test_memory_queue_is_bounded_and_kept_in_order() -> None:
         for k in range(3000):
             saver.put_writes(stored, [("__error__", k)], "task-e")  # special channel: the last wins
         assert writes_of(saver, stored)["task-e"] == [("__error__", 2999)]
+
+
+# --- the batching itself ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("refused", [True, False])
+def test_a_failed_batch_is_retried_write_by_write_only_when_a_statement_was_refused(refused: bool) -> None:
+    """A refused statement: each write runs alone. A lost connection: every write fails at once,
+    without each waiting for it again."""
+    from graphsaver.storage.groupcommit import GroupCommitter
+
+    release = threading.Event()
+    batches: list[list[str]] = []
+
+    def run_batch(statements: list[Any]) -> None:
+        batches.append([st.sql for st in statements])
+        if statements[0].sql == "first":
+            release.wait(10)
+            return
+        if any(st.sql == "bad" for st in statements) or not refused:
+            raise RuntimeError("boom")
+
+    committer = GroupCommitter(run_batch, lambda exc: refused, "test")
+    try:
+        first = committer.submit([Apply("first")])
+        wait_for(lambda: len(batches) == 1, "the first batch to start")
+        bad, good = committer.submit([Apply("bad")]), committer.submit([Apply("good")])
+        release.set()
+        first.result(timeout=10)
+        assert isinstance(bad.exception(timeout=10), RuntimeError)
+        if refused:
+            assert good.exception(timeout=10) is None
+            assert batches == [["first"], ["bad", "good"], ["bad"], ["good"]]
+        else:
+            assert isinstance(good.exception(timeout=10), RuntimeError)
+            assert batches == [["first"], ["bad", "good"]]
+    finally:
+        committer.close()

@@ -8,13 +8,16 @@ pipelined round trip on PostgreSQL), and only then tells each caller that its wr
 committed: durability is unchanged, a caller still returns only once its data is on disk.
 
 Only blind writes join a batch (operations that never look at a statement's result, like `put`
-and `put_writes`; see `storage.sql.prepare`). If a batch fails, each of its writes is run again
-in a transaction of its own, so one bad write (a conflicting key, say) fails alone and the
-others keep their outcome.
+and `put_writes`; see `storage.sql.prepare`). If a batch fails because the database refused a
+statement, each of its writes is run again in a transaction of its own, so one bad write (a
+conflicting key, say) fails alone and the others keep their outcome. A failure that is not
+about the statements (no connection, a lost one) is every write's outcome at once: trying
+them one by one would only make each wait for it again.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -36,16 +39,24 @@ class Ticket:
 class GroupCommitter:
     """Runs queued blind writes in batches on one worker thread, started on first use.
 
-    `run_batch` runs statements in one transaction and raises if it fails; `where` names the
-    database in errors.
+    `run_batch` runs statements in one transaction and raises if it fails; `refused` tells an
+    error about the statements (worth running each write alone) from any other; `where` names
+    the database in errors.
     """
 
-    def __init__(self, run_batch: Callable[[list[Statement]], None], where: str) -> None:
+    def __init__(
+        self,
+        run_batch: Callable[[list[Statement]], None],
+        refused: Callable[[BaseException], bool],
+        where: str,
+    ) -> None:
         self._run_batch = run_batch
+        self._refused = refused
         self._where = where
         self._queue: deque[Ticket] = deque()
         self._ready = threading.Condition(threading.Lock())
         self._worker: threading.Thread | None = None
+        self._pid = os.getpid()
         self._closed = False
 
     def submit(self, statements: Sequence[Statement]) -> Future[None]:
@@ -54,7 +65,10 @@ class GroupCommitter:
         with self._ready:
             if self._closed:
                 raise StorageError(f"the saver for the database {self._where} is closed")
-            if self._worker is None or not self._worker.is_alive():  # first use, or a forked child
+            if self._pid != os.getpid():  # a forked child: the parent's queue is the parent's
+                self._pid, self._worker = os.getpid(), None
+                self._queue.clear()
+            if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._work, name="graphsaver-commit", daemon=True)
                 self._worker.start()
             self._queue.append(ticket)
@@ -89,8 +103,9 @@ class GroupCommitter:
         try:
             self._run_batch([st for ticket in batch for st in ticket.statements])
         except BaseException as exc:
-            if len(batch) == 1:
-                batch[0].done.set_exception(exc)
+            if len(batch) == 1 or not self._refused(exc):
+                for ticket in batch:
+                    ticket.done.set_exception(exc)
                 return
             for ticket in batch:  # find the write that failed; the others commit on their own
                 self._commit([ticket])

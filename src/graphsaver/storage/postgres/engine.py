@@ -118,6 +118,11 @@ async def _arun_statement(
     return None
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether the server refused a statement (not a connection or pool failure)."""
+    return isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError)
+
+
 def _owns_transaction(conn: Connection | AsyncConnection) -> bool:
     """Whether the operation's transaction is ours to begin and commit (a pooled connection).
 
@@ -317,7 +322,7 @@ class PostgresEngine:
         self._closed = False
         # blind writes (put, put_writes) share transactions; it needs a sync way to the database
         self._committer = (
-            GroupCommitter(self._run_batch, self.where)
+            GroupCommitter(self._run_batch, _refused, self.where)
             if self._aconn is None and self._user_apool is None
             else None
         )
