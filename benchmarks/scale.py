@@ -170,34 +170,37 @@ def run(
     calls: int,
     rounds: int,
 ) -> dict[str, Any]:
-    """Latency at `threads * per_thread` checkpoints and at `factor` times as many."""
+    """Latency at `threads * per_thread` checkpoints and at `factor` times as many.
+
+    Each contestant gets two stores, one of each size, timed round-robin in the same rounds: a
+    machine that is faster or slower for a while then moves both sizes alike (timing the small
+    store first and the grown one later let that drift decide the growth ratio).
+    """
     small, large = threads * per_thread, threads * per_thread * factor
     results: dict[str, Any] = {"sizes": [small, large], "threads": [threads, threads * factor], "runs": {}}
     notes: set[str] = set()
     with contextlib.ExitStack() as stack:
-        opened: dict[str, tuple[Contestant, Any, str]] = {}
+        opened: dict[tuple[str, str], tuple[Contestant, Any, str]] = {}
         for c in contestants:
-            saver, where = stack.enter_context(c.open_sync_at(stores))
-            opened[c.name] = (c, saver, where)
+            for size in ("small", "large"):
+                saver, where = stack.enter_context(c.open_sync_at(stores))
+                opened[(c.name, size)] = (c, saver, where)
         seeds = [f"seed{i}" for i in range(SEED_THREADS)]
-        for name, (c, saver, where) in opened.items():
+        for (name, size), (c, saver, where) in opened.items():
             start = time.perf_counter()
             for t in seeds:
                 build_history(saver, t, per_thread)
             grow(saver, where, c.impl, seeds, threads // SEED_THREADS, "a")
             if where.startswith("postgresql://"):
                 analyze_postgres(where)
-            log(f"scale: {name} holds {small:,} checkpoints ({time.perf_counter() - start:.1f} s)")
-        subjects = {}
-        for name, (c, saver, _) in opened.items():
-            lister, note = thread_lister(saver) if c.impl == "graphsaver" else (None, "")
-            if lister is None and note:
-                notes.add(note)
-            subjects[name] = (saver, lister)
-        at_small = _latencies(subjects, seeds, calls, rounds, notes)
+            log(
+                f"scale: {name} ({size} store) holds {small:,} checkpoints ({time.perf_counter() - start:.1f} s)"
+            )
         everything = [f"seed{i}" for i in range(SEED_THREADS)]
         everything += [t + f"~a{k}" for t in seeds for k in range(1, threads // SEED_THREADS)]
-        for name, (c, saver, where) in opened.items():
+        for (name, size), (c, saver, where) in opened.items():
+            if size != "large":
+                continue
             start = time.perf_counter()
             grow(saver, where, c.impl, everything, factor, "b")
             if where.startswith("postgresql://"):
@@ -205,8 +208,16 @@ def run(
             elapsed = time.perf_counter() - start
             results["runs"].setdefault(name, {})["grow_seconds"] = elapsed
             log(f"scale: {name} grew to {large:,} checkpoints in {elapsed:.1f} s")
-        at_large = _latencies(subjects, seeds, calls, rounds, notes)
-    for name in opened:
+        subjects = {}
+        for (name, size), (c, saver, _) in opened.items():
+            lister, note = thread_lister(saver) if c.impl == "graphsaver" else (None, "")
+            if lister is None and note:
+                notes.add(note)
+            subjects[f"{name}@{size}"] = (saver, lister)
+        latencies = _latencies(subjects, seeds, calls, rounds, notes)
+    at_small = {name: latencies[f"{name}@small"] for name, _ in opened}
+    at_large = {name: latencies[f"{name}@large"] for name, _ in opened}
+    for name in at_small:
         run = results["runs"].setdefault(name, {})
         run["small"], run["large"] = at_small[name], at_large[name]
         run["growth"] = {k: at_large[name][k] / v for k, v in at_small[name].items() if k in at_large[name]}

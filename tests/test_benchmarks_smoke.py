@@ -20,3 +20,18 @@ def test_micro_workload_runs_on_memory() -> None:
     for op in ("put", "get_tuple_latest", "list_10", "list_full"):
         for name in ("upstream-memory", "graphsaver-memory"):
             assert result["median_ms"][op][name] > 0
+
+
+def test_scale_workload_runs_on_memory() -> None:
+    from benchmarks import scale
+
+    stores = Stores(DEFAULT_PG_URL)
+    try:
+        memory = contestants("memory", pg_missing="not used", gs_pg_missing="not used")
+        result = scale.run(memory, stores, per_thread=3, threads=10, factor=2, calls=2, rounds=1)
+    finally:
+        stores.close()
+    assert result["sizes"] == [30, 60]
+    for name in ("upstream-memory", "graphsaver-memory"):
+        assert set(result["runs"][name]["growth"]) >= {"get_tuple", "list_10"}
+        assert result["runs"][name]["large"]["get_tuple"] > 0
