@@ -124,8 +124,8 @@ class SqliteEngine:
         back behind LangGraph's busy worker threads is what an in-memory write used to cost.
         The failures that binding or SQLite could report are checked before a write is queued
         (invalid unicode, a closed saver); the last one, a list delta whose base a concurrent
-        delete removed, cannot arise: a write prepared before such a delete runs at once
-        instead, and fails as it would have, so the saver stores full values instead.
+        delete removed, cannot reach the queue: a write prepared before such a delete runs at
+        once and fails as it would have, and the saver then stores full values.
         """
         if self.in_memory and write:
             epoch = self._epoch
