@@ -69,7 +69,7 @@ def _check_text(statements: list[Statement]) -> None:
     for st in statements:
         for row in st.params if isinstance(st, ExecuteMany) else (st.params,):
             for value in row:
-                if type(value) is str:
+                if type(value) is str and not value.isascii():  # ASCII always encodes
                     value.encode()
 
 
