@@ -137,9 +137,17 @@ def test_thread_ids_and_namespaces_round_trip(saver_url: str) -> None:
         check()
 
 
-def test_key_that_is_not_utf8_raises_a_typed_error(tmp_path) -> None:
-    with opened(f"sqlite:///{tmp_path}/db.sqlite") as saver, pytest.raises(GraphsaverError):
-        put(saver, "\ud800")
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_key_that_is_not_utf8_raises_a_typed_error(saver_url: str) -> None:
+    with opened(saver_url) as saver:
+        with pytest.raises(GraphsaverError, match="not valid unicode"):
+            put(saver, "\ud800")
+        stored = put(saver, "fine")
+        with pytest.raises(GraphsaverError, match="not valid unicode"):
+            saver.put_writes(stored, [("ch", 1)], "task-\udc80")
+        saver.put_writes(stored, [("ch", 2)], "task")
+        got = saver.get_tuple(stored)
+        assert got is not None and got.pending_writes == [("task", "ch", 2)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from graphsaver.errors import ConfigError
+
 T = TypeVar("T")
 
 
@@ -122,6 +124,22 @@ def _resume(done: list[Statement], pending: Statement, op: Operation[T]) -> Oper
             result = yield statement
     finally:
         op.close()
+
+
+def check_text(statements: Sequence[Statement]) -> None:
+    """Raise now, as a `ConfigError`, what binding a write's text would raise later.
+
+    A write that waits in a queue or shares a batch must not fail there for its own bad input
+    (a key that is not valid unicode), or it would fail the writes around it.
+    """
+    for st in statements:
+        for row in st.params if isinstance(st, ExecuteMany) else (st.params,):
+            for value in row:
+                if type(value) is str and not value.isascii():  # ASCII always encodes
+                    try:
+                        value.encode()
+                    except UnicodeEncodeError as exc:
+                        raise ConfigError(f"a key or name is not valid unicode text: {exc}") from exc
 
 
 def replay(statements: Sequence[Statement]) -> Operation[None]:

@@ -57,6 +57,7 @@ from graphsaver.storage.sql import (
     Statement,
     adrive,
     as_multi_row,
+    check_text,
     drive,
     merge_inserts,
     prepare,
@@ -353,6 +354,7 @@ class PostgresEngine:
             if write:
                 prepared = prepare(op)
                 if isinstance(prepared, Blind):
+                    check_text(prepared.statements)
                     self._committer.submit(prepared.statements).result()
                     return prepared.value  # type: ignore[no-any-return]
                 op = prepared
@@ -392,6 +394,7 @@ class PostgresEngine:
             if write and self._committer is not None:
                 prepared = prepare(op)
                 if isinstance(prepared, Blind):
+                    check_text(prepared.statements)
                     await asyncio.wrap_future(self._committer.submit(prepared.statements))
                     return prepared.value  # type: ignore[no-any-return]
                 op = prepared

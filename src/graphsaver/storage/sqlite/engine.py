@@ -31,6 +31,7 @@ from graphsaver.storage.sql import (
     Operation,
     Statement,
     as_multi_row,
+    check_text,
     drive,
     merge_inserts,
     multi_row,
@@ -62,15 +63,6 @@ def _run_statement(cursor: sqlite3.Cursor, statement: Statement) -> Any:
         cursor.execute(statement.sql, statement.params)
         return None
     raise TypeError(f"not a statement: {statement!r}")
-
-
-def _check_text(statements: list[Statement]) -> None:
-    """Raise now what binding would raise later: a key that is not valid unicode text."""
-    for st in statements:
-        for row in st.params if isinstance(st, ExecuteMany) else (st.params,):
-            for value in row:
-                if type(value) is str and not value.isascii():  # ASCII always encodes
-                    value.encode()
 
 
 class SqliteEngine:
@@ -139,10 +131,7 @@ class SqliteEngine:
         return self._run(op, write=write)
 
     def _defer(self, statements: list[Statement], epoch: int) -> bool:
-        try:
-            _check_text(statements)
-        except UnicodeEncodeError as exc:
-            raise ConfigError(f"a key or name is not valid unicode text: {exc}") from exc
+        check_text(statements)
         with self._deferred_lock:
             if self._closed:
                 raise StorageError(f"the saver for the database {self.where} is closed")
