@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from graphsaver.errors import StorageError
-from graphsaver.storage.sql import Statement
+from graphsaver.storage.sql import Statement, check_text
 
 MAX_BATCH = 64  # writes per transaction: bounds how long one batch holds its row locks
 
@@ -60,7 +60,11 @@ class GroupCommitter:
         self._closed = False
 
     def submit(self, statements: Sequence[Statement]) -> Future[None]:
-        """Queue a blind write; the future resolves once it is committed (or has failed)."""
+        """Queue a blind write; the future resolves once it is committed (or has failed).
+
+        Text that cannot be bound raises here, so it fails this write and not its batch.
+        """
+        check_text(statements)
         ticket = Ticket(statements)
         with self._ready:
             if self._closed:

@@ -178,6 +178,11 @@ def as_multi_row(statement: ExecuteMany) -> Iterator[tuple[str, list[Any]]]:
         yield sql or statement.sql, [value for row in chunk for value in row]
 
 
+def only_inserts(statements: Sequence[Statement]) -> bool:
+    """Whether every statement is an insert (or an upsert): what `merge_inserts` may reorder."""
+    return all(st.sql.startswith("INSERT ") for st in statements)
+
+
 def merge_inserts(statements: Sequence[Statement]) -> list[ExecuteMany] | None:
     """Blind writes made only of inserts, with the rows of each statement text gathered.
 
@@ -185,10 +190,10 @@ def merge_inserts(statements: Sequence[Statement]) -> list[ExecuteMany] | None:
     whose rows keep their order within each statement text, and whose only reference, a list
     delta's base, points at a row written before (or earlier in the same statement).
     """
+    if not only_inserts(statements):
+        return None
     rows: dict[str, list[Sequence[Any]]] = {}
     for st in statements:
-        if not st.sql.startswith("INSERT "):
-            return None
         if isinstance(st, ExecuteMany):
             rows.setdefault(st.sql, []).extend(st.params)
         else:

@@ -57,7 +57,6 @@ from graphsaver.storage.sql import (
     Statement,
     adrive,
     as_multi_row,
-    check_text,
     drive,
     merge_inserts,
     prepare,
@@ -354,7 +353,6 @@ class PostgresEngine:
             if write:
                 prepared = prepare(op)
                 if isinstance(prepared, Blind):
-                    check_text(prepared.statements)
                     self._committer.submit(prepared.statements).result()
                     return prepared.value  # type: ignore[no-any-return]
                 op = prepared
@@ -394,7 +392,6 @@ class PostgresEngine:
             if write and self._committer is not None:
                 prepared = prepare(op)
                 if isinstance(prepared, Blind):
-                    check_text(prepared.statements)
                     await asyncio.wrap_future(self._committer.submit(prepared.statements))
                     return prepared.value  # type: ignore[no-any-return]
                 op = prepared

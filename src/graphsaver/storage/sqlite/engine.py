@@ -35,6 +35,7 @@ from graphsaver.storage.sql import (
     drive,
     merge_inserts,
     multi_row,
+    only_inserts,
     prepare,
     replay,
 )
@@ -124,7 +125,7 @@ class SqliteEngine:
             prepared = prepare(op)
             if not isinstance(prepared, Blind):
                 return self._run(prepared, write=True)
-            inserts = all(st.sql.startswith("INSERT ") for st in prepared.statements)
+            inserts = only_inserts(prepared.statements)
             if not (inserts and self._defer(prepared.statements, epoch)):
                 self._run(replay(prepared.statements), write=True, deletes=not inserts)
             return prepared.value  # type: ignore[no-any-return]
