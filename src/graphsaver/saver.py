@@ -27,6 +27,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from graphsaver.core import codec, ops
+from graphsaver.core.latest import LatestCache
 from graphsaver.core.lists import ListCache, ListKey, ListState
 from graphsaver.errors import IntegrityError
 from graphsaver.storage import migrations
@@ -48,6 +49,7 @@ class Engine(Protocol):
     queries: Queries
     prefix: str
     where: str
+    latest: LatestCache | None  # only for a store no one else writes: see core/latest.py
 
     def run(self, op: Operation[T], *, write: bool) -> T: ...
 
@@ -76,6 +78,7 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         self._q = engine.queries
         self._setup_on_enter = setup
         self._lists = ListCache()
+        self._latest = engine.latest
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -122,12 +125,15 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
     # --- the checkpointer contract ------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        op = ops.get_tuple(self._q, self.serde, self._lists, ops.get_query(config))
-        return self._remember(self._engine.run(op, write=False))
+        return self._remember(self._engine.run(self._get_op(config), write=False))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        op = ops.get_tuple(self._q, self.serde, self._lists, ops.get_query(config))
-        return self._remember(await self._engine.arun(op, write=False))
+        return self._remember(await self._engine.arun(self._get_op(config), write=False))
+
+    def _get_op(
+        self, config: RunnableConfig
+    ) -> Operation[tuple[CheckpointTuple | None, Sequence[tuple[ListKey, ListState]]]]:
+        return ops.get_tuple(self._q, self.serde, self._lists, ops.get_query(config), self._latest)
 
     def _remember(self, result: tuple[T, Sequence[tuple[ListKey, ListState]]]) -> T:
         """Keep the list states of what was read or written, for the next put's deltas."""
@@ -205,7 +211,9 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> Operation[tuple[RunnableConfig, Sequence[tuple[ListKey, ListState]]]]:
-        return ops.put(self._q, self.serde, self._lists, config, checkpoint, metadata, new_versions)
+        return ops.put(
+            self._q, self.serde, self._lists, config, checkpoint, metadata, new_versions, self._latest
+        )
 
     def _forget(self, config: RunnableConfig) -> None:
         """A list delta's base was deleted by someone else: store full values for the thread."""
@@ -219,7 +227,7 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        op = ops.put_writes(self._q, self.serde, config, writes, task_id, task_path)
+        op = ops.put_writes(self._q, self.serde, config, writes, task_id, task_path, self._latest)
         self._engine.run(op, write=True)
 
     async def aput_writes(
@@ -229,7 +237,7 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        op = ops.put_writes(self._q, self.serde, config, writes, task_id, task_path)
+        op = ops.put_writes(self._q, self.serde, config, writes, task_id, task_path, self._latest)
         await self._engine.arun(op, write=True)
 
     def delete_thread(self, thread_id: str) -> None:

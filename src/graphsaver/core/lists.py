@@ -26,7 +26,7 @@ from __future__ import annotations
 import operator
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +69,10 @@ class ListCache:
             channels = self._states.get(key[:2])
             return None if channels is None else channels.get(key[2])
 
-    def known(self, thread_id: str, checkpoint_ns: str) -> dict[str, str]:
-        """{channel: version} of the lists remembered for one thread and namespace."""
+    def snapshot(self, thread_id: str, checkpoint_ns: str) -> dict[str, ListState]:
+        """{channel: state} of the lists remembered for one thread and namespace, now."""
         with self._lock:
-            channels = self._states.get((thread_id, checkpoint_ns)) or {}
-            return {channel: state.version for channel, state in channels.items()}
+            return dict(self._states.get((thread_id, checkpoint_ns)) or {})
 
     def update(self, states: Iterable[tuple[ListKey, ListState]]) -> None:
         with self._lock:
@@ -121,25 +120,36 @@ class ChainDecoder:
     values as immutable, the same assumption the delta encoding makes).
     """
 
-    def __init__(self, serde: SerializerProtocol, lists: ListCache | None = None) -> None:
+    def __init__(
+        self,
+        serde: SerializerProtocol,
+        lists: ListCache | None = None,
+        pinned: Mapping[ListKey, ListState] | None = None,
+    ) -> None:
         self.serde = serde
         self.lists = lists
+        self.pinned = pinned or {}  # states taken when the query was built
         self._values: dict[Any, Any] = {}
         self._deltas: dict[Any, tuple[str | None, list[Any], int, int]] = {}
 
-    def held(self, key: Any) -> list[Any] | None:
-        """A new list of the remembered items of blob `key`, if this process holds that version."""
-        if self.lists is not None and len(key) == 4:
+    def held(self, key: Any) -> ListState | None:
+        """The remembered state of blob `key`, if this process holds that version.
+
+        A reader that left the versions it holds out of its query finds them in `pinned`:
+        the cache may have moved on since.
+        """
+        if len(key) != 4:
+            return None
+        known = self.pinned.get(key[:3])
+        if known is None and self.lists is not None:
             known = self.lists.get(key[:3])
-            if known is not None and known.version == key[-1]:
-                return list(known.items)
-        return None
+        return known if known is not None and known.version == key[-1] else None
 
     def value(self, key: Any, blobs: dict[Any, Blob], what: Describe) -> tuple[Any, ListState | None]:
         """The value of blob `key` (thread, ns, channel, version) and its list state, if a list."""
         held = self.held(key)
         if held is not None:
-            return held, None
+            return list(held.items), held
         chain = []
         cursor = key
         while cursor not in self._values:

@@ -9,6 +9,7 @@ after the last, so the same code serves `put` and `aput`, SQLite and PostgreSQL.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from graphsaver.core import codec
+from graphsaver.core.latest import Head, Held, LatestCache, Value, WriteRow, blob_value, held_value
 from graphsaver.core.lists import LIST_DELTA, Blob, ChainDecoder, ListCache, ListKey, ListState, encode_delta
 from graphsaver.core.records import (
     Describe,
@@ -46,7 +48,7 @@ from graphsaver.core.records import (
 )
 from graphsaver.errors import ConfigError, ThreadExistsError
 from graphsaver.storage.queries import PageQuery, Queries
-from graphsaver.storage.sql import Apply, Execute, ExecuteMany, Fetch, Operation
+from graphsaver.storage.sql import Apply, Execute, ExecuteMany, Fetch, Note, Operation
 
 PAGE_SIZE = 100
 ANCESTOR_CHUNK = 64
@@ -63,6 +65,7 @@ def put(
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     new_versions: ChannelVersions,
+    latest: LatestCache | None = None,
 ) -> Operation[tuple[RunnableConfig, list[tuple[ListKey, ListState]]]]:
     """Store a checkpoint: a blob for each channel whose version changed, and one row.
 
@@ -76,12 +79,14 @@ def put(
     values = checkpoint["channel_values"]
     blobs = []
     states = []
+    held: dict[str, Value] = {}
     for channel, version in new_versions.items():
         if "\x00" in channel:
             raise ConfigError(f"channel name {channel!r} contains NUL, which no backend can store")
         vkey = version_key(version)
         what = _of_channel(channel, where)
         base = None
+        state = None
         if channel not in values:
             type_, data = codec.EMPTY, None
         else:
@@ -91,11 +96,13 @@ def put(
             if delta is not None:
                 type_, (data, state) = LIST_DELTA, delta
                 base = lists.get(lkey).version  # type: ignore[union-attr]
-                states.append((lkey, state))
             else:
                 type_, data = codec.dumps(serde, value, what)
                 if type(value) is list:
-                    states.append((lkey, ListState.full(vkey, value)))
+                    state = ListState.full(vkey, value)
+            if state is not None:
+                states.append((lkey, state))
+        held[channel] = blob_value(vkey, type_, data, state)
         blobs.append((key.thread_id, key.checkpoint_ns, channel, vkey, type_, data, base))
     versions = encode_versions(checkpoint["channel_versions"])
     meta, run_id = encode_metadata(config, metadata)
@@ -114,6 +121,18 @@ def put(
     yield Apply(q.UPSERT_CHECKPOINT, row)
     ts = str(checkpoint.get("ts") or checkpoint["id"])
     yield Apply(q.TOUCH_THREAD, (key.thread_id, ts, ts))
+    if latest is not None:
+        head: Head = (key.checkpoint_id, meta, versions, row[5])
+        note = functools.partial(
+            latest.note_put,
+            key.thread_id,
+            key.checkpoint_ns,
+            checkpoint["id"],
+            head,
+            dict(checkpoint["channel_versions"]),
+            held,
+        )
+        yield Note(note)
     return config_for(key.thread_id, key.checkpoint_ns, checkpoint["id"]), states
 
 
@@ -124,6 +143,7 @@ def put_writes(
     writes: Sequence[tuple[str, Any]],
     task_id: str,
     task_path: str,
+    latest: LatestCache | None = None,
 ) -> Operation[None]:
     """Store a task's writes against the checkpoint named in `config`."""
     key = key_from_config(config)
@@ -153,6 +173,12 @@ def put_writes(
         yield ExecuteMany(q.UPSERT_WRITE, replace)
     if keep:
         yield ExecuteMany(q.INSERT_WRITE, keep)
+    if latest is not None and (replace or keep):
+        noted = [((r[8], r[3], r[4], r[5], r[6], r[7]), True) for r in replace]
+        noted += [((r[8], r[3], r[4], r[5], r[6], r[7]), False) for r in keep]
+        yield Note(
+            functools.partial(latest.note_writes, key.thread_id, key.checkpoint_ns, key.checkpoint_id, noted)
+        )
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -196,14 +222,39 @@ def list_query(
 
 
 def get_tuple(
-    q: Queries, serde: SerializerProtocol, lists: ListCache | None, query: PageQuery
+    q: Queries,
+    serde: SerializerProtocol,
+    lists: ListCache | None,
+    query: PageQuery,
+    latest: LatestCache | None = None,
 ) -> Operation[tuple[CheckpointTuple | None, list[tuple[ListKey, ListState]]]]:
-    """The checkpoint a config names (or the latest), and the list states it holds."""
-    if lists is not None and query.thread_id is not None and query.checkpoint_ns is not None:
-        known = lists.known(query.thread_id, query.checkpoint_ns)
-        if known:  # lists this process holds are neither fetched nor decoded again
+    """The checkpoint a config names (or the latest), and the list states it holds.
+
+    With a `latest` cache, a thread's newest checkpoint held there is returned without a query.
+    """
+    keyed = query.thread_id is not None and query.checkpoint_ns is not None
+    token = latest.token() if latest is not None else 0
+    if latest is not None and query.thread_id is not None and query.checkpoint_ns is not None:
+        held = latest.get(query.thread_id, query.checkpoint_ns, query.checkpoint_id)
+        if held is not None and query.with_values:
+            return _held_tuple(serde, query, held)
+    pinned: dict[ListKey, ListState] = {}
+    thread_id, ns = query.thread_id, query.checkpoint_ns
+    if lists is not None and thread_id is not None and ns is not None:
+        snapshot = lists.snapshot(thread_id, ns)
+        if snapshot:  # lists this process holds are neither fetched nor decoded again
+            known = {channel: state.version for channel, state in snapshot.items()}
             query = dataclasses.replace(query, known=canonical_json(known))
-    tuples, states = yield from _read_page(q, serde, lists, query)
+            pinned = {(thread_id, ns, channel): state for channel, state in snapshot.items()}
+    keep = latest is not None and keyed and query.checkpoint_id is None and query.with_values
+    tuples, states, kept = yield from _read_page(q, serde, lists, query, pinned, keep=keep)
+    if keep:
+        assert latest is not None and thread_id is not None and ns is not None
+        found = kept[0] if kept else Held(None, 0, empty=True)
+        newest = found.checkpoint_id or ""
+        for cid, *row in (yield Fetch(q.SELECT_WRITES_AFTER, (thread_id, ns, newest))):
+            found.ahead.setdefault(cid, {})[(row[1], row[2])] = tuple(row)  # type: ignore[assignment]
+        latest.note_read(token, thread_id, ns, found)
     return (tuples[0] if tuples else None), states
 
 
@@ -212,7 +263,7 @@ def list_page(
 ) -> Operation[tuple[list[CheckpointTuple], PageQuery | None]]:
     """One page of a listing, and the query for the next page (None at the end)."""
     page = dataclasses.replace(query, limit=min(PAGE_SIZE, query.limit or PAGE_SIZE))
-    tuples, _ = yield from _read_page(q, serde, lists, page)
+    tuples, _, _ = yield from _read_page(q, serde, lists, page)
     remaining = None if query.limit is None else query.limit - len(tuples)
     if len(tuples) < (page.limit or 0) or remaining == 0 or not tuples:
         return tuples, None
@@ -222,55 +273,109 @@ def list_page(
 
 
 def _read_page(
-    q: Queries, serde: SerializerProtocol, lists: ListCache | None, query: PageQuery
-) -> Operation[tuple[list[CheckpointTuple], list[tuple[ListKey, ListState]]]]:
+    q: Queries,
+    serde: SerializerProtocol,
+    lists: ListCache | None,
+    query: PageQuery,
+    pinned: Mapping[ListKey, ListState] | None = None,
+    *,
+    keep: bool = False,
+) -> Operation[tuple[list[CheckpointTuple], list[tuple[ListKey, ListState]], list[Held]]]:
+    """Query one page; with `keep`, also each checkpoint's content as the latest cache holds it."""
     sql, params = q.select_page(query)
     rows = yield Fetch(sql, params)
     heads = []
     blobs: dict[tuple[str, str, str, str], Blob] = {}
-    writes: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
+    writes: dict[tuple[str, str, str], list[WriteRow]] = defaultdict(list)
     for kind, k1, k2, k3, k4, k5, k6, k7, data, idx in rows:
         if kind == 0:
-            heads.append((k1, k2, k3, k4, k5, k6, data))
+            heads.append((k1, k2, k3, (k4, k5, k6, data)))
         elif kind == 1:
             blobs[(k1, k2, k3, k4)] = (k5, data, k6)
         else:
             writes[(k1, k2, k3)].append((k7 or "", k4, idx, k5, k6, data))
     heads.sort(key=lambda h: (h[2], h[0], h[1]), reverse=True)
-    decoder = ChainDecoder(serde, lists)
+    decoder = ChainDecoder(serde, lists, pinned)
     result = []
     states: list[tuple[ListKey, ListState]] = []
-    for thread_id, ns, checkpoint_id, parent_id, metadata, versions, record in heads:
+    kept: list[Held] = []
+    for thread_id, ns, checkpoint_id, head in heads:
         where = Key(thread_id, ns, checkpoint_id).describe
-        body = decode_record(bytes(record), where)
-        body["channel_versions"] = decode_json_object(versions, where)
+        versions = decode_json_object(head[2], where)
         values: dict[str, Any] = {}
+        held: dict[str, Value] = {}
         if query.with_values:
-            for channel, version in body["channel_versions"].items():
+            for channel, version in versions.items():
                 bkey = (thread_id, ns, channel, version_key(version))
                 blob = blobs.get(bkey)
-                if blob is None:  # not fetched: either held by this process, or absent
-                    held = decoder.held(bkey)
-                    if held is not None:
-                        values[channel] = held
-                    continue
-                if blob[0] == codec.EMPTY:
+                if blob is None or blob[0] == codec.EMPTY:
+                    # not fetched: either held by this process, or absent
+                    state = decoder.held(bkey) if blob is None else None
+                    if state is not None:
+                        values[channel] = list(state.items)
+                    held[channel] = blob_value(bkey[3], codec.EMPTY, None, state)
                     continue
                 values[channel], state = decoder.value(bkey, blobs, _of_channel(channel, where))
                 if state is not None:
                     states.append(((thread_id, ns, channel), state))
-        checkpoint: Checkpoint = {**body, "channel_values": values}  # type: ignore[typeddict-item]
-        pending = _pending_writes(serde, writes.get((thread_id, ns, checkpoint_id), []), where)
+                held[channel] = blob_value(bkey[3], blob[0], blob[1], state)
+        rows_written = writes.get((thread_id, ns, checkpoint_id), [])
         result.append(
-            CheckpointTuple(
-                config=config_for(thread_id, ns, checkpoint_id),
-                checkpoint=checkpoint,
-                metadata=decode_metadata(metadata, where),
-                parent_config=config_for(thread_id, ns, parent_id) if parent_id else None,
-                pending_writes=pending if query.with_values else None,
-            )
+            _tuple(serde, thread_id, ns, checkpoint_id, head, versions, values, rows_written, query)
         )
-    return result, states
+        if keep:
+            kept.append(Held(checkpoint_id, 0, head, held, {(w[1], w[2]): w for w in rows_written}))
+    return result, states, kept
+
+
+def _held_tuple(
+    serde: SerializerProtocol, query: PageQuery, held: Held
+) -> tuple[CheckpointTuple | None, list[tuple[ListKey, ListState]]]:
+    """The newest checkpoint from the latest cache, decoded as a query's rows would be."""
+    if held.empty:
+        return None, []
+    thread_id, ns, checkpoint_id = query.thread_id or "", query.checkpoint_ns or "", held.checkpoint_id or ""
+    assert held.head is not None
+    where = Key(thread_id, ns, checkpoint_id).describe
+    values: dict[str, Any] = {}
+    states: list[tuple[ListKey, ListState]] = []
+    for channel, value in held.values.items():
+        if value[0] == "blob" and value[2][0] == codec.EMPTY:
+            continue
+        values[channel], state = held_value(serde, value, _of_channel(channel, where))
+        if state is not None:
+            states.append(((thread_id, ns, channel), state))
+    versions = decode_json_object(held.head[2], where)
+    tup = _tuple(
+        serde, thread_id, ns, checkpoint_id, held.head, versions, values, list(held.writes.values()), query
+    )
+    return tup, states
+
+
+def _tuple(
+    serde: SerializerProtocol,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str,
+    head: Head,
+    versions: dict[str, Any],
+    values: dict[str, Any],
+    writes: list[WriteRow],
+    query: PageQuery,
+) -> CheckpointTuple:
+    """A `CheckpointTuple` from a checkpoint's row (`head`), its decoded values and its writes."""
+    parent_id, metadata, _, record = head
+    where = Key(thread_id, ns, checkpoint_id).describe
+    body = decode_record(bytes(record), where)
+    body["channel_versions"] = versions
+    checkpoint: Checkpoint = {**body, "channel_values": values}  # type: ignore[typeddict-item]
+    return CheckpointTuple(
+        config=config_for(thread_id, ns, checkpoint_id),
+        checkpoint=checkpoint,
+        metadata=decode_metadata(metadata, where),
+        parent_config=config_for(thread_id, ns, parent_id) if parent_id else None,
+        pending_writes=_pending_writes(serde, list(writes), where) if query.with_values else None,
+    )
 
 
 def _of_channel(channel: str, where: Callable[[], str]) -> Callable[[], str]:

@@ -57,8 +57,20 @@ class Apply:
     params: Sequence[Any] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Not SQL: Python to run once the writes before it are accepted, in the order writes are.
+
+    Only an engine that holds a `LatestCache` receives them (core/latest.py); it runs each in
+    the step that queues the operation's writes, so the cache sees writes in the order the
+    store will run them.
+    """
+
+    run: Callable[[], None]
+
+
 Statement = Fetch | Execute | ExecuteMany | Apply
-Operation = Generator[Statement, Any, T]
+Operation = Generator[Statement | Note, Any, T]
 
 
 def drive(op: Operation[T], run: Callable[[Statement], Any]) -> T:
@@ -69,7 +81,11 @@ def drive(op: Operation[T], run: Callable[[Statement], Any]) -> T:
             statement = op.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        result = run(statement)
+        if isinstance(statement, Note):
+            statement.run()
+            result = None
+        else:
+            result = run(statement)
 
 
 async def adrive(op: Operation[T], run: Callable[[Statement], Awaitable[Any]]) -> T:
@@ -80,7 +96,11 @@ async def adrive(op: Operation[T], run: Callable[[Statement], Awaitable[Any]]) -
             statement = op.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        result = await run(statement)
+        if isinstance(statement, Note):
+            statement.run()
+            result = None
+        else:
+            result = await run(statement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +109,7 @@ class Blind:
 
     statements: list[Statement]
     value: Any
+    notes: list[Note]
 
 
 def prepare(op: Operation[T]) -> Blind | Operation[T]:
@@ -101,17 +122,18 @@ def prepare(op: Operation[T]) -> Blind | Operation[T]:
     so far, then the rest of the original).
     """
     statements: list[Statement] = []
+    notes: list[Note] = []
     try:
         statement = op.send(None)
-        while isinstance(statement, (Apply, ExecuteMany)):
-            statements.append(statement)
+        while isinstance(statement, (Apply, ExecuteMany, Note)):
+            (notes if isinstance(statement, Note) else statements).append(statement)  # type: ignore[arg-type]
             statement = op.send(None)
     except StopIteration as stop:
-        return Blind(statements, stop.value)
-    return _resume(statements, statement, op)
+        return Blind(statements, stop.value, notes)
+    return _resume([*statements, *notes], statement, op)
 
 
-def _resume(done: list[Statement], pending: Statement, op: Operation[T]) -> Operation[T]:
+def _resume(done: list[Statement | Note], pending: Statement, op: Operation[T]) -> Operation[T]:
     try:
         for statement in done:
             yield statement

@@ -43,6 +43,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from graphsaver import urls
+from graphsaver.core.latest import LatestCache
 from graphsaver.errors import ConfigError, GraphsaverError, IntegrityError, InvalidURLError, StorageError
 from graphsaver.storage.groupcommit import GroupCommitter
 from graphsaver.storage.migrations import ADVISORY_LOCK_ID
@@ -236,6 +237,8 @@ def _describe_connection(conn: Connection | AsyncConnection) -> str:
 
 class PostgresEngine:
     """Runs operations on PostgreSQL, from any thread or event loop, on pooled connections."""
+
+    latest: LatestCache | None = None  # other workers write the same database: every read asks it
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from graphsaver.core.latest import LatestCache
 from graphsaver.errors import ConfigError, IntegrityError, StorageError
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import (
@@ -28,6 +29,7 @@ from graphsaver.storage.sql import (
     Execute,
     ExecuteMany,
     Fetch,
+    Note,
     Operation,
     Statement,
     as_multi_row,
@@ -106,6 +108,8 @@ class SqliteEngine:
         self._deferred: list[Statement] = []
         self._deferred_lock = threading.Lock()
         self._epoch = 0  # counts the operations that may have deleted a list delta's base
+        # in memory nothing but this engine writes the store, so the newest checkpoints can be held
+        self.latest = LatestCache() if self.in_memory else None
 
     def run(self, op: Operation[T], *, write: bool) -> T:
         """Run an operation in one transaction on the calling thread.
@@ -119,19 +123,29 @@ class SqliteEngine:
         (invalid unicode, a closed saver); the last one, a list delta whose base a concurrent
         delete removed, cannot reach the queue: a write prepared before such a delete runs at
         once and fails as it would have, and the saver then stores full values.
+        An operation that needs no statement at all (a read of a thread's newest checkpoint
+        answered by the `latest` cache) runs nothing, queue included. A write's `Note`s (what
+        it changes in that cache) run in the step that queues it.
         """
-        if self.in_memory and write:
-            epoch = self._epoch
-            prepared = prepare(op)
-            if not isinstance(prepared, Blind):
-                return self._run(prepared, write=True)
-            inserts = only_inserts(prepared.statements)
-            if not (inserts and self._defer(prepared.statements, epoch)):
-                self._run(replay(prepared.statements), write=True, deletes=not inserts)
-            return prepared.value  # type: ignore[no-any-return]
-        return self._run(op, write=write)
+        if not self.in_memory:
+            return self._run(op, write=write)
+        if self._closed:
+            op.close()
+            raise StorageError(f"the saver for the database {self.where} is closed")
+        epoch = self._epoch
+        prepared = prepare(op)
+        if not isinstance(prepared, Blind):
+            return self._run(prepared, write=write)
+        statements, notes = prepared.statements, prepared.notes
+        if statements:
+            inserts = only_inserts(statements)
+            if not (write and inserts and self._defer(statements, epoch, notes)):
+                self._run(replay(statements), write=write, deletes=not inserts)
+                if notes and self.latest is not None:
+                    self.latest.clear()  # ran out of the queue's order: what it changed is unknown
+        return prepared.value  # type: ignore[no-any-return]
 
-    def _defer(self, statements: list[Statement], epoch: int) -> bool:
+    def _defer(self, statements: list[Statement], epoch: int, notes: list[Note]) -> bool:
         check_text(statements)
         with self._deferred_lock:
             if self._closed:
@@ -139,6 +153,8 @@ class SqliteEngine:
             if epoch != self._epoch:
                 return False
             self._deferred.extend(statements)
+            for note in notes:
+                note.run()
             full = len(self._deferred) >= MAX_DEFERRED
         if full:
             self._run(replay([]), write=False)  # bounds the queue: runs it
@@ -160,6 +176,8 @@ class SqliteEngine:
                         deferred, self._deferred = self._deferred, []
                         if write and deletes:
                             self._epoch += 1
+                            if self.latest is not None:  # rows may change other than by put
+                                self.latest.clear()
                     for statement in merge_inserts(deferred) or ():
                         _run_statement(cursor, statement)
                     return drive(op, lambda st: _run_statement(cursor, st))
@@ -202,6 +220,8 @@ class SqliteEngine:
                 return
             self._closed = True
             self._conn.close()
+            if self.latest is not None:
+                self.latest.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
