@@ -28,7 +28,6 @@ How it stays exact:
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -157,12 +156,11 @@ class LatestCache:
                 slot = (row[1], row[2])
                 if replaces or slot not in writes:
                     writes[slot] = row
-            if checkpoint_id == newest:
-                changed = dataclasses.replace(current, touched=self._tick(), writes=writes)
-            else:  # LangGraph may save a task's writes before the checkpoint they belong to
-                ahead = {**current.ahead, checkpoint_id: writes}
-                changed = dataclasses.replace(current, touched=self._tick(), ahead=ahead)
-            self._store(key, changed)
+            ahead = current.ahead
+            if checkpoint_id != newest:  # LangGraph may save a task's writes before their checkpoint
+                ahead, writes = {**ahead, checkpoint_id: writes}, current.writes
+            held = Held(newest, self._tick(), current.head, current.values, writes, current.empty, ahead)
+            self._store(key, held)
 
     def _forget(self, key: tuple[str, str]) -> None:
         """Mark a thread unknown: its next read queries the store."""

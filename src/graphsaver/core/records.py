@@ -95,11 +95,16 @@ def config_for(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> Runnab
 def encode_versions(versions: Mapping[str, Any]) -> str:
     """Channel versions as a JSON object, keeping ints, floats and strings apart."""
     for channel, version in versions.items():
-        if not isinstance(version, (str, int, float)) or isinstance(version, bool):
+        if type(version) not in _VERSION_TYPES and (
+            not isinstance(version, (str, int, float)) or isinstance(version, bool)
+        ):
             raise SerializationError(
                 f"channel {channel!r} has version {version!r}: versions must be str, int or float"
             )
-    return canonical_json(dict(versions))
+    return canonical_json(versions if type(versions) is dict else dict(versions))
+
+
+_VERSION_TYPES = (str, int, float)
 
 
 def version_key(version: object) -> str:
@@ -196,13 +201,13 @@ def canonical_json(value: Any) -> str:
 
 def encode_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> tuple[str, str | None]:
     """The metadata as canonical JSON, and its run id (a column of its own, for delete_for_runs)."""
-    try:
-        merged: dict[str, Any] = _strip_nul(dict(get_checkpoint_metadata(config, metadata)))
-    except RecursionError as exc:
-        raise SerializationError("checkpoint metadata is nested too deeply to store") from exc
+    merged: dict[str, Any] = dict(get_checkpoint_metadata(config, metadata))
     merged.pop("writes", None)  # rebuilt from the stored writes; never stored twice
     try:
         text = canonical_json(merged)
+        if "\\u0000" in text:  # a NUL somewhere below the top level (rare): strip it everywhere
+            merged = _strip_nul(merged)
+            text = canonical_json(merged)
     except (TypeError, ValueError, RecursionError) as exc:
         raise SerializationError(f"checkpoint metadata cannot be stored as JSON: {exc}") from exc
     run_id = merged.get("run_id")
