@@ -232,24 +232,22 @@ def get_tuple(
 
     With a `latest` cache, a thread's newest checkpoint held there is returned without a query.
     """
-    keyed = query.thread_id is not None and query.checkpoint_ns is not None
-    token = latest.token() if latest is not None else 0
-    if latest is not None and query.thread_id is not None and query.checkpoint_ns is not None:
-        held = latest.get(query.thread_id, query.checkpoint_ns, query.checkpoint_id)
-        if held is not None and query.with_values:
+    thread_id, ns = query.thread_id, query.checkpoint_ns
+    token = latest.token() if latest is not None else 0  # before anything queued is run
+    if latest is not None and thread_id is not None and ns is not None and query.with_values:
+        held = latest.get(thread_id, ns, query.checkpoint_id)
+        if held is not None:
             return _held_tuple(serde, query, held)
     pinned: dict[ListKey, ListState] = {}
-    thread_id, ns = query.thread_id, query.checkpoint_ns
     if lists is not None and thread_id is not None and ns is not None:
         snapshot = lists.snapshot(thread_id, ns)
         if snapshot:  # lists this process holds are neither fetched nor decoded again
             known = {channel: state.version for channel, state in snapshot.items()}
             query = dataclasses.replace(query, known=canonical_json(known))
             pinned = {(thread_id, ns, channel): state for channel, state in snapshot.items()}
-    keep = latest is not None and keyed and query.checkpoint_id is None and query.with_values
+    keep = latest is not None and query.checkpoint_id is None and query.with_values  # the newest
     tuples, states, kept = yield from _read_page(q, serde, lists, query, pinned, keep=keep)
-    if keep:
-        assert latest is not None and thread_id is not None and ns is not None
+    if keep and latest is not None and thread_id is not None and ns is not None:
         found = kept[0] if kept else Held(None, 0, empty=True)
         newest = found.checkpoint_id or ""
         for cid, *row in (yield Fetch(q.SELECT_WRITES_AFTER, (thread_id, ns, newest))):
