@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Send
@@ -121,13 +122,67 @@ def check_supersteps(saver: Any) -> int:
     return count // 2
 
 
+# --- the floor: LangGraph's own cost with a checkpointer ---------------------------------------------
+
+
+class ReferenceSaver(BaseCheckpointSaver[int]):
+    """Keeps references to what LangGraph hands it and serializes nothing: NOT a correct saver
+    (a value changed later would change its history too). It measures the floor of the memory
+    target, what LangGraph itself spends on checkpointing, as issue 8 defines it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._latest: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
+        self._writes: dict[str, list[tuple[str, str, Any]]] = {}
+
+    def get_tuple(self, config: Any) -> CheckpointTuple | None:
+        c = config["configurable"]
+        held = self._latest.get((c["thread_id"], c.get("checkpoint_ns", "")))
+        if held is None:
+            return None
+        cfg, checkpoint, metadata, parent = held
+        checkpoint = {**checkpoint, "channel_values": dict(checkpoint["channel_values"])}
+        writes = self._writes.get(cfg["configurable"]["checkpoint_id"], [])
+        return CheckpointTuple(cfg, checkpoint, metadata, parent, list(writes))
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        c = config["configurable"]
+        ns = c.get("checkpoint_ns", "")
+        cfg = {
+            "configurable": {
+                "thread_id": c["thread_id"],
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+        self._latest[(c["thread_id"], ns)] = (cfg, checkpoint, metadata, config)
+        return cfg
+
+    def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        held = self._writes.setdefault(config["configurable"]["checkpoint_id"], [])
+        held.extend((task_id, channel, value) for channel, value in writes)
+
+    def get_next_version(self, current: int | None, channel: None = None) -> int:  # type: ignore[override]
+        return (current or 0) + 1
+
+    async def aget_tuple(self, config: Any) -> CheckpointTuple | None:
+        return self.get_tuple(config)
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        self.put_writes(config, writes, task_id, task_path)
+
+
 # --- timed runs and round-trip counts --------------------------------------------------------------
 
 
 def timed_runs(
     contestants: list[Any], stores: Any, *, mode: str, threads: int, turns: int, rounds: int
 ) -> Any:
-    """Seconds per run, round-robin, of the graph with no checkpointer and with each contestant.
+    """Seconds per run, round-robin, of the graph with no checkpointer, with the floor
+    (`ReferenceSaver`) and with each contestant.
 
     Each run gets a fresh, empty store; opening it and setting up the schema are not timed.
     """
@@ -139,12 +194,13 @@ def timed_runs(
 
     def run_one(name: str) -> float:
         contestant = by_name.get(name)
+        bare = ReferenceSaver() if name == "floor" else None
         if mode == "async":
 
             async def go() -> float:
                 if contestant is None:
                     start = time.perf_counter()
-                    await run_async(None, threads, turns)
+                    await run_async(bare, threads, turns)
                     return time.perf_counter() - start
                 async with contestant.open_async(stores) as saver:
                     start = time.perf_counter()
@@ -154,7 +210,7 @@ def timed_runs(
             seconds = asyncio.run(go())
         elif contestant is None:
             start = time.perf_counter()
-            run_sync(None, threads, turns)
+            run_sync(bare, threads, turns)
             seconds = time.perf_counter() - start
         else:
             with contestant.open_sync(stores) as saver:
@@ -164,7 +220,7 @@ def timed_runs(
         log(f"graph {mode}: {name}: {seconds:.2f} s")
         return seconds
 
-    return round_robin(["none", *by_name], rounds, run_one)
+    return round_robin(["none", "floor", *by_name], rounds, run_one)
 
 
 def count_postgres(contestant: Any, stores: Any, *, mode: str, threads: int, turns: int) -> dict[str, float]:

@@ -195,7 +195,9 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
             "",
             f"{how}; {graph['threads']} threads x {graph['turns']} turns, {graph['supersteps']:,} supersteps per run "
             f"(6 per turn: input, `__start__`, agent, three `Send` tool tasks, reduce, agent), default durability, "
-            f"{len(next(iter(graph['samples'].values())))} rounds. Ratios are wall-time multiples (lower is faster).",
+            f"{len(next(iter(graph['samples'].values())))} rounds. Ratios are wall-time multiples (lower is faster). "
+            "`floor` keeps references and serializes nothing (not a correct saver): what LangGraph itself "
+            "spends on checkpointing, the floor of the memory target.",
             "",
             _table(
                 [
@@ -398,7 +400,11 @@ def plots(results: dict[str, Any], folder: str, prefix: str) -> dict[str, str]:
             t = Timings(graph["samples"])
             names = list(t.samples)
             colors = [
-                "#999999" if n == "none" else "#2a6fdb" if n.startswith("graphsaver") else "#e0a030"
+                "#999999"
+                if n in ("none", "floor")
+                else "#2a6fdb"
+                if n.startswith("graphsaver")
+                else "#e0a030"
                 for n in names
             ]
             ax.barh(names, [t.median(n) for n in names], color=colors)

@@ -35,3 +35,21 @@ def test_scale_workload_runs_on_memory() -> None:
     for name in ("upstream-memory", "graphsaver-memory"):
         assert set(result["runs"][name]["growth"]) >= {"get_tuple", "list_10"}
         assert result["runs"][name]["large"]["get_tuple"] > 0
+
+
+def test_graph_workload_runs_with_the_floor_on_memory() -> None:
+    from benchmarks import graph
+
+    stores = Stores(DEFAULT_PG_URL)
+    try:
+        memory = contestants("memory", pg_missing="not used", gs_pg_missing="not used")
+        for mode in ("sync", "async"):
+            t = graph.timed_runs(memory, stores, mode=mode, threads=2, turns=2, rounds=1)
+            assert set(t.samples) == {"none", "floor", "upstream-memory", "graphsaver-memory"}
+            assert all(s[0] > 0 for s in t.samples.values())
+    finally:
+        stores.close()
+    floor = graph.ReferenceSaver()
+    graph.run_sync(floor, 1, 2)  # a second turn starts from the checkpoint the floor kept
+    ((_, checkpoint, _, _),) = floor._latest.values()
+    assert len(checkpoint["channel_values"]["messages"]) == 12  # 6 per turn, the first turn's kept
