@@ -102,7 +102,8 @@ def put(
                     state = ListState.full(vkey, value)
             if state is not None:
                 states.append((lkey, state))
-        held[channel] = blob_value(vkey, type_, data, state)
+        if latest is not None:
+            held[channel] = blob_value(vkey, type_, data, state)
         blobs.append((key.thread_id, key.checkpoint_ns, channel, vkey, type_, data, base))
     versions = encode_versions(checkpoint["channel_versions"])
     meta, run_id = encode_metadata(config, metadata)
@@ -311,12 +312,14 @@ def _read_page(
                     state = decoder.held(bkey) if blob is None else None
                     if state is not None:
                         values[channel] = list(state.items)
-                    held[channel] = blob_value(bkey[3], codec.EMPTY, None, state)
+                    if keep:
+                        held[channel] = blob_value(bkey[3], codec.EMPTY, None, state)
                     continue
                 values[channel], state = decoder.value(bkey, blobs, _of_channel(channel, where))
                 if state is not None:
                     states.append(((thread_id, ns, channel), state))
-                held[channel] = blob_value(bkey[3], blob[0], blob[1], state)
+                if keep:
+                    held[channel] = blob_value(bkey[3], blob[0], blob[1], state)
         rows_written = writes.get((thread_id, ns, checkpoint_id), [])
         result.append(
             _tuple(serde, thread_id, ns, checkpoint_id, head, versions, values, rows_written, query)
