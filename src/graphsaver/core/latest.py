@@ -116,13 +116,10 @@ class LatestCache:
         """A stored checkpoint: `values` holds the channels whose version it wrote."""
         key = (thread_id, ns)
         with self._lock:
-            current = self._held.get(key)
-            if current is None or not _known(current):
-                self._forget(key)
+            current = self._applies_to(key, checkpoint_id)
+            if current is None:
                 return
             newest = current.checkpoint_id
-            if newest is not None and checkpoint_id < newest:
-                return  # an older checkpoint: the newest is unchanged
             if checkpoint_id == newest:
                 writes, ahead = current.writes, current.ahead  # storing it again keeps its writes
             else:
@@ -144,13 +141,10 @@ class LatestCache:
         (an upsert) or not (an insert that keeps the row there)."""
         key = (thread_id, ns)
         with self._lock:
-            current = self._held.get(key)
-            if current is None or not _known(current):
-                self._forget(key)
+            current = self._applies_to(key, checkpoint_id)
+            if current is None:
                 return
             newest = current.checkpoint_id
-            if newest is not None and checkpoint_id < newest:
-                return  # writes of an older checkpoint: not part of the newest
             writes = dict(current.writes if checkpoint_id == newest else current.ahead.get(checkpoint_id, {}))
             for row, replaces in rows:
                 slot = (row[1], row[2])
@@ -161,6 +155,17 @@ class LatestCache:
                 ahead, writes = {**ahead, checkpoint_id: writes}, current.writes
             held = Held(newest, self._tick(), current.head, current.values, writes, current.empty, ahead)
             self._store(key, held)
+
+    def _applies_to(self, key: tuple[str, str], checkpoint_id: str) -> Held | None:
+        """The entry a change to `checkpoint_id` updates; None when there is nothing to update
+        (a change to an older checkpoint leaves the newest as it is; an unknown thread stays so)."""
+        current = self._held.get(key)
+        if current is None or not _known(current):
+            self._forget(key)
+            return None
+        if current.checkpoint_id is not None and checkpoint_id < current.checkpoint_id:
+            return None
+        return current
 
     def _forget(self, key: tuple[str, str]) -> None:
         """Mark a thread unknown: its next read queries the store."""
