@@ -181,12 +181,12 @@ class Queries:
             f" AND b.checkpoint_ns = {p} AND b.channel = {p}"
             " AND b.version IN (SELECT version FROM chain WHERE version IS NOT NULL)"
         )
-        # Writes to some channels at some checkpoints of one thread and namespace.
-        # writes saved for checkpoints newer than a thread's newest (their put not stored yet)
+        # Writes saved for checkpoints newer than a thread's newest (their put not stored yet).
         self.SELECT_WRITES_AFTER = (
             f"SELECT checkpoint_id, task_path, task_id, idx, channel, type, data FROM {wr}"
             f" WHERE thread_id = {p} AND checkpoint_ns = {p} AND checkpoint_id > {p}"
         )
+        # Writes to some channels at some checkpoints of one thread and namespace.
         self.SELECT_WRITES_FOR_CHANNELS = (
             f"SELECT checkpoint_id, task_id, channel, type, data, task_path, idx FROM {wr}"
             f" WHERE thread_id = {p} AND checkpoint_ns = {p} AND {self.in_list('checkpoint_id')}"

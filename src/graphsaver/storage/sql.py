@@ -115,22 +115,22 @@ class Blind:
 def prepare(op: Operation[T]) -> Blind | Operation[T]:
     """Run an operation's Python up to the first statement whose result it needs.
 
-    An operation that only yields `Apply` and `ExecuteMany` (a `put`, a `put_writes`) never
+    An operation that only yields `Apply`, `ExecuteMany` and `Note` (a `put`, a `put_writes`) never
     looks at a result, so all its statements and its return value are known before a
     transaction starts: it comes back as a `Blind` write, which a group commit may batch with
     others. Any other operation comes back as an equivalent operation (the statements collected
     so far, then the rest of the original).
     """
-    statements: list[Statement] = []
-    notes: list[Note] = []
+    done: list[Statement | Note] = []
     try:
         statement = op.send(None)
         while isinstance(statement, (Apply, ExecuteMany, Note)):
-            (notes if isinstance(statement, Note) else statements).append(statement)  # type: ignore[arg-type]
+            done.append(statement)
             statement = op.send(None)
     except StopIteration as stop:
-        return Blind(statements, stop.value, notes)
-    return _resume([*statements, *notes], statement, op)
+        statements = [st for st in done if not isinstance(st, Note)]
+        return Blind(statements, stop.value, [st for st in done if isinstance(st, Note)])
+    return _resume(done, statement, op)
 
 
 def _resume(done: list[Statement | Note], pending: Statement, op: Operation[T]) -> Operation[T]:
