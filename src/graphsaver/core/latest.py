@@ -68,7 +68,7 @@ class LatestCache:
         self._size = size
         self._held: OrderedDict[tuple[str, str], Held] = OrderedDict()
         self._lock = threading.Lock()
-        self._clock = 0  # counts changes; a token is its value when a change or read began
+        self._clock = 0  # counts changes; a token is its value when a query began
         self._floor = 0  # tokens below it were taken before a clear or an eviction
 
     def token(self) -> int:
