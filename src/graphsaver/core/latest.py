@@ -180,7 +180,7 @@ class LatestCache:
         self._held.move_to_end(key)
         if len(self._held) > self._size:
             self._held.popitem(last=False)
-            self._floor = self._tick()  # a read or write begun before may miss the evicted entry
+            self._floor = self._tick()  # a query begun before may have missed a change to it
 
 
 def blob_value(version: str, type_: str, data: Any, state: ListState | None) -> Value:
