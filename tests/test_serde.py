@@ -268,3 +268,55 @@ def test_with_allowlist_returns_a_working_saver_on_the_same_storage(saver_url: s
         # the clone keeps working after more writes through the original
         drive(saver.delete_thread, "by-original")
         assert drive(allowed.list, thread("by-original")) == []
+
+
+def _encoding_corpus() -> list[Any]:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+    from langgraph.types import Send, TimeoutPolicy
+
+    call = {"name": "search", "args": {"query": "q"}, "id": "call_1", "type": "tool_call"}
+    send = Send("tool", {"call": call})
+    timed = Send("tool", {"n": 1}, timeout=TimeoutPolicy(run_timeout=2.5))
+    return [
+        send,
+        timed,
+        [send, timed, send],
+        Send("outer", {"inner": [Send("inner", Color.RED)], "when": datetime.date(2026, 1, 2)}),
+        {"tasks": (send,), "profile": Tag(name="t", color=Color.BLUE)},
+        [
+            HumanMessage(content="hi", id="h1"),
+            AIMessage(content="a", tool_calls=[call]),
+            ToolMessage("r", tool_call_id="c"),
+        ],
+        Level.HIGH,
+        uuid.UUID(int=7),
+        {"set": {1, 2}, "n": 3.5, "s": "\u00e9"},
+        "text",
+        12,
+        None,
+        b"raw",
+        bytearray(b"raw"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_encoding_corpus())))
+def test_encoding_is_byte_identical_to_langgraphs(index: int) -> None:
+    """The serializer's fast path for `Send` writes the bytes LangGraph's own hook writes."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    value = _encoding_corpus()[index]
+    ours = graphsaver.GraphsaverSerializer()
+    theirs = JsonPlusSerializer(pickle_fallback=False)
+    encoded = ours.dumps_typed(value)
+    assert encoded == theirs.dumps_typed(value)
+    assert ours.loads_typed(encoded) == theirs.loads_typed(encoded)
+
+
+def test_unencodable_values_still_raise() -> None:
+    import ormsgpack
+
+    class Opaque:
+        pass
+
+    with pytest.raises(ormsgpack.MsgpackEncodeError):
+        graphsaver.GraphsaverSerializer().dumps_typed({"x": Opaque()})
