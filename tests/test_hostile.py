@@ -718,3 +718,35 @@ def test_full_file_system_gives_storage_error_and_recovers(tmp_path) -> None:
         conn = sqlite3.connect(f"{mnt}/db.sqlite")
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         conn.close()
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=_json_values)
+@settings(max_examples=200, deadline=None)
+def test_canonical_json_is_jsons_sorted_compact_text(value: Any) -> None:
+    """The stored JSON text (metadata, versions) is json.dumps' sorted, compact form, from the
+    reused C encoder and from the pure-Python fallback alike."""
+    from graphsaver.core import records
+
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert records.canonical_json(value) == expected
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json.encoder, "c_make_encoder", None)
+        assert records._json_encoder()(value) == expected
+
+
+def test_canonical_json_refuses_what_json_refuses() -> None:
+    from graphsaver.core import records
+
+    with pytest.raises(ValueError):
+        records.canonical_json({"x": float("inf")})
+    looped: dict[str, Any] = {}
+    looped["self"] = looped
+    with pytest.raises(RecursionError):
+        records.canonical_json(looped)

@@ -8,8 +8,10 @@ one blob per (thread, namespace, channel, version).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -187,20 +189,43 @@ def _strip_nul(value: Any) -> Any:
     return value
 
 
+def _json_encoder() -> Callable[[Any], str]:
+    """The encoder of `canonical_json`, made once (json.dumps builds one at every call).
+
+    Without json's C accelerator it is json.dumps itself. With it, circular references are
+    not looked for: one ends as a RecursionError instead of json's ValueError.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return functools.partial(
+            json.dumps,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=_json_default,
+            allow_nan=False,
+        )
+    # markers, default, encoder, indent, key and item separators, sort_keys, skipkeys, allow_nan
+    encode = make(None, _json_default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    return lambda value: "".join(encode(value, 0))
+
+
+_canonical = _json_encoder()
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the one text form a value has in the database."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=_json_default,
-        allow_nan=False,
-    )
+    return _canonical(value)
 
 
 def encode_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> tuple[str, str | None]:
     """The metadata as canonical JSON, and its run id (a column of its own, for delete_for_runs)."""
+    extra: Any = config.get("metadata")
+    if type(extra) is ChainMap:  # what LangGraph passes; reading one key by key is slow
+        flat: dict[str, Any] = {}
+        for level in reversed(extra.maps):  # the same keys, order and values as the ChainMap
+            flat.update(level)
+        config = {**config, "metadata": flat}
     merged: dict[str, Any] = dict(get_checkpoint_metadata(config, metadata))
     merged.pop("writes", None)  # rebuilt from the stored writes; never stored twice
     try:
