@@ -750,3 +750,30 @@ def test_canonical_json_refuses_what_json_refuses() -> None:
     looped["self"] = looped
     with pytest.raises(RecursionError):
         records.canonical_json(looped)
+
+
+_plain_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text() | st.integers(min_value=-(2**31), max_value=2**31), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=_plain_values)
+@settings(max_examples=300, deadline=None)
+def test_records_pack_writes_msgpacks_bytes(value: Any) -> None:
+    """Checkpoint records and list deltas are packed by ormsgpack: the same bytes as msgpack's."""
+    import msgpack
+
+    from graphsaver.core import records
+
+    assert records.pack(value) == msgpack.packb(value, use_bin_type=True)
+    assert records.unpack(records.pack(value)) == msgpack.unpackb(
+        msgpack.packb(value, use_bin_type=True), raw=False, strict_map_key=False
+    )

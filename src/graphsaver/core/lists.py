@@ -42,7 +42,7 @@ MIN_RUN = 16
 ListKey = tuple[str, str, str]  # thread, namespace, channel
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # never changed once made; not frozen, which would triple its cost
 class ListState:
     """A list version this process stored or read, which later versions may extend."""
 

@@ -92,10 +92,11 @@ def put(
         else:
             value = values[channel]
             lkey = (key.thread_id, key.checkpoint_ns, channel)
-            delta = encode_delta(serde, lists.get(lkey), value, vkey, what)
+            known = lists.get(lkey)
+            delta = encode_delta(serde, known, value, vkey, what)
             if delta is not None:
                 type_, (data, state) = LIST_DELTA, delta
-                base = lists.get(lkey).version  # type: ignore[union-attr]
+                base = known.version  # type: ignore[union-attr]
             else:
                 type_, data = codec.dumps(serde, value, what)
                 if type(value) is list:
