@@ -9,6 +9,7 @@ transaction. This is the only place where the sync and async worlds differ.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -200,7 +201,7 @@ def as_multi_row(statement: ExecuteMany) -> Iterator[tuple[str, list[Any]]]:
     for i in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[i : i + ROWS_PER_INSERT]
         sql = multi_row(statement.sql, len(chunk)) if len(chunk) > 1 else statement.sql
-        yield sql or statement.sql, [value for row in chunk for value in row]
+        yield sql or statement.sql, list(itertools.chain.from_iterable(chunk))
 
 
 def only_inserts(statements: Sequence[Statement]) -> bool:
