@@ -759,8 +759,10 @@ _plain_values = st.recursive(
     | st.floats(allow_nan=False)
     | st.text()
     | st.binary(),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text() | st.integers(min_value=-(2**31), max_value=2**31), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text() | st.integers(min_value=-(2**31), max_value=2**31), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
