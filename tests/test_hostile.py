@@ -761,6 +761,7 @@ _plain_values = st.recursive(
     | st.binary(),
     lambda inner: (
         st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)  # a list delta's items are (type, bytes) tuples
         | st.dictionaries(st.text() | st.integers(min_value=-(2**31), max_value=2**31), inner, max_size=4)
     ),
     max_leaves=20,
