@@ -53,3 +53,16 @@ def test_graph_workload_runs_with_the_floor_on_memory() -> None:
     graph.run_sync(floor, 1, 2)  # a second turn starts from the checkpoint the floor kept
     ((_, checkpoint, _, _),) = floor._latest.values()
     assert len(checkpoint["channel_values"]["messages"]) == 12  # 6 per turn, the first turn's kept
+
+
+def test_replay_records_and_replays_the_graphs_saver_calls() -> None:
+    from benchmarks import graph, replay
+
+    calls = replay.record(threads=1, turns=2)
+    kinds = [kind for kind, _ in calls]
+    assert kinds.count("get_tuple") == 2  # one per invoke
+    assert kinds.count("put") == 2 * graph.SUPERSTEPS_PER_TURN
+    best = replay.run(threads=1, turns=2, repeats=1)
+    assert set(best) == {"upstream-memory", "graphsaver-memory"}
+    for spent in best.values():
+        assert spent["put"] > 0 and spent["all"] == sum(spent[k] for k in replay.KINDS)
