@@ -235,11 +235,11 @@ def get_tuple(
     With a `latest` cache, a thread's newest checkpoint held there is returned without a query.
     """
     thread_id, ns = query.thread_id, query.checkpoint_ns
-    token = latest.token() if latest is not None else 0  # before anything queued is run
     if latest is not None and thread_id is not None and ns is not None and query.with_values:
         held = latest.get(thread_id, ns, query.checkpoint_id)
         if held is not None:
             return _held_tuple(serde, query, held)
+    token = latest.token() if latest is not None else 0  # taken before the query runs the queue
     pinned: dict[ListKey, ListState] = {}
     if lists is not None and thread_id is not None and ns is not None:
         snapshot = lists.snapshot(thread_id, ns)
