@@ -159,6 +159,74 @@ def test_one_batch_upserting_a_row_twice_keeps_the_last(pg_url: str) -> None:
         assert writes_of(saver, stored) == {"task": [("__error__", "second")]}
 
 
+def test_one_batch_writing_a_task_twice_keeps_the_first(pg_url: str) -> None:
+    """A task's regular write is kept once: in a batch, the rows of one statement text keep
+    their order, so the first of two writes of one slot wins, as it does one by one."""
+    with PostgresSaver(pg_url, min_size=2, max_size=4) as saver:
+        stored = put_one(saver, "t", 1)
+        other = put_one(saver, "u", 2)
+        outcomes = in_one_batch(
+            saver,
+            pg_url,
+            [
+                lambda: saver.put_writes(stored, [("n", "first")], "task"),
+                lambda: saver.put(cfg("v"), _checkpoint("v3", [1, 2]), _metadata(), {"n": "3"}),
+                lambda: saver.put_writes(stored, [("n", "second")], "task"),
+                lambda: saver.put_writes(other, [("m", 7), ("__error__", "boom")], "task-u"),
+            ],
+        )
+        assert outcomes == [None, None, None, None]
+        assert writes_of(saver, stored) == {"task": [("n", "first")]}
+        assert writes_of(saver, other) == {"task-u": [("__error__", "boom"), ("m", 7)]}  # by idx
+        fetched = saver.get_tuple(cfg("v"))
+        assert fetched is not None and fetched.checkpoint["channel_values"] == {"n": [1, 2]}
+
+
+def test_a_batch_is_one_statement_and_all_or_nothing(pg_url: str) -> None:
+    """Every table's rows in one statement; a list delta may name a base written in the same
+    statement, and a delta whose base is missing fails the whole statement."""
+    from graphsaver.storage.postgres.engine import one_statement
+    from graphsaver.storage.sql import ExecuteMany, merge_inserts
+
+    with PostgresSaver(pg_url) as saver:
+        engine: Any = saver._engine
+        q = engine.queries
+        base = ("t", "", "n", "v1", "msgpack", b"\x91\x01", None)
+        delta = ("t", "", "n", "v2", LIST_DELTA, b"\x90", "v1")
+        write = ("t", "", "c1", "task", 0, "n", "msgpack", b"\x01", "")
+        batch = [Apply(q.INSERT_BLOB, base), Apply(q.INSERT_WRITE, write), Apply(q.INSERT_BLOB, delta)]
+        merged = merge_inserts(batch)
+        assert merged is not None
+        single = one_statement(merged)
+        assert single is not None and single[0].startswith("WITH w0 AS (INSERT INTO")
+        assert single[1] == [*base, *delta, *write]
+        engine._run_batch(batch)
+        orphan = ("t", "", "n", "v4", LIST_DELTA, b"\x90", "v3")
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            engine._run_batch(
+                [Apply(q.INSERT_WRITE, (*write[:4], 1, *write[5:])), Apply(q.INSERT_BLOB, orphan)]
+            )
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            blobs = conn.execute("SELECT version FROM graphsaver_blobs ORDER BY version").fetchall()
+            idxs = conn.execute("SELECT idx FROM graphsaver_writes").fetchall()
+        assert blobs == [("v1",), ("v2",)] and idxs == [(0,)]  # nothing of the failed batch
+        # a text with more rows than one insert takes keeps the pipeline (its parts' order)
+        many = ExecuteMany(q.INSERT_WRITE, [write] * 501)
+        assert one_statement([many]) is None
+
+
+def _checkpoint(checkpoint_id: str, value: Any) -> Any:
+    checkpoint = empty_checkpoint()
+    checkpoint["id"] = checkpoint_id
+    checkpoint["channel_values"] = {"n": value}
+    checkpoint["channel_versions"] = {"n": "3"}
+    return checkpoint
+
+
+def _metadata() -> Any:
+    return {"source": "loop", "step": 1, "parents": {}}
+
+
 async def test_async_writes_join_the_batches_too(pg_url: str) -> None:
     import asyncio
 

@@ -28,6 +28,7 @@ conninfo, so every message (and the chained cause) is scrubbed of the password.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import select
 import threading
@@ -117,6 +118,44 @@ async def _arun_statement(
             await pipeline.sync()
         return cursor.rowcount
     return None
+
+
+MAX_PARAMS = 65535  # what one PostgreSQL statement may bind
+
+
+def one_statement(merged: list[ExecuteMany]) -> tuple[str, list[Any]] | None:
+    """A batch of inserts as one statement: a multi-row insert per statement text, all but the
+    last in a data-modifying WITH, or None when the batch does not fit one statement.
+
+    ```sql
+    WITH w0 AS (INSERT INTO blobs ... VALUES (...), (...) ON CONFLICT DO NOTHING),
+         w1 AS (INSERT INTO writes ... VALUES (...) ON CONFLICT ... DO NOTHING)
+    INSERT INTO checkpoints ... VALUES (...) ON CONFLICT ... DO UPDATE ...
+    ```
+
+    Sent alone on an autocommit connection, it is one round trip and one transaction, with
+    one wait on the socket where BEGIN, each insert and COMMIT had one each in a pipeline:
+    every wait lets go of the GIL, and getting it back behind LangGraph's busy threads is most
+    of what a batch cost. What stays as it was: all or nothing (one statement), foreign keys
+    checked once the whole statement ran (a list delta's base may be in the same batch), and
+    the rows of each text inserted in order. The WITH parts run in no set order, so a text
+    whose rows need more than one insert keeps the pipeline. Two texts of one table (a task's
+    write and a special channel's upsert) naming the same row either keep the pipeline's
+    outcome or are refused ("cannot affect row a second time"), and the group commit then
+    runs the batch write by write.
+    """
+    parts: list[tuple[str, list[Any]]] = []
+    for statement in merged:
+        chunks = list(as_multi_row(statement))
+        if len(chunks) != 1:
+            return None
+        parts.append(chunks[0])
+    if sum(len(params) for _, params in parts) > MAX_PARAMS:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(parts[:-1]))
+    return f"WITH {ctes} {parts[-1][0]}", list(itertools.chain.from_iterable(p for _, p in parts))
 
 
 def _refused(exc: BaseException) -> bool:
@@ -369,10 +408,16 @@ class PostgresEngine:
         raise error
 
     def _run_batch(self, statements: list[Statement]) -> None:
+        if not statements:  # a write with nothing to store (delete_for_runs of no run)
+            return
         merged = merge_inserts(statements)
-        if merged is not None:  # a statement per table, not per write: fewer waits on the socket
-            statements = [Apply(sql, params) for st in merged for sql, params in as_multi_row(st)]
         with self._connection() as conn:
+            single = one_statement(merged) if merged is not None and _owns_transaction(conn) else None
+            if single is not None:  # in autocommit, a statement is a transaction of its own
+                conn.execute(*single)
+                return
+            if merged is not None:  # a statement per table, not per write: fewer waits on the socket
+                statements = [Apply(sql, params) for st in merged for sql, params in as_multi_row(st)]
             _run_op(conn, replay(statements), True)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
