@@ -199,6 +199,7 @@ def test_a_batch_is_one_statement_and_all_or_nothing(pg_url: str) -> None:
         assert merged is not None
         single = one_statement(merged)
         assert single is not None and single[0].startswith("WITH w0 AS (INSERT INTO")
+        assert "%s" not in single[0] and f"${len(single[1])})" in single[0]
         assert single[1] == [*base, *delta, *write]
         engine._run_batch(batch)
         orphan = ("t", "", "n", "v4", LIST_DELTA, b"\x90", "v3")

@@ -121,6 +121,14 @@ async def _arun_statement(
 
 
 MAX_PARAMS = 65535  # what one PostgreSQL statement may bind
+_DOLLARS: list[str] = []  # "$1", "$2"...: made once, as far as a batch has needed them
+
+
+def _dollars(n: int) -> list[str]:
+    global _DOLLARS
+    if len(_DOLLARS) < n:  # a new list, swapped in whole: other threads see one or the other
+        _DOLLARS = [f"${i}" for i in range(1, max(n, 2 * len(_DOLLARS)) + 1)]
+    return _DOLLARS[:n]
 
 
 def one_statement(merged: list[ExecuteMany]) -> tuple[str, list[Any]] | None:
@@ -143,6 +151,10 @@ def one_statement(merged: list[ExecuteMany]) -> tuple[str, list[Any]] | None:
     write and a special channel's upsert) naming the same row either keep the pipeline's
     outcome or are refused ("cannot affect row a second time"), and the group commit then
     runs the batch write by write.
+
+    The statement comes with PostgreSQL's own placeholders (`$1`, `$2`...) for a `RawCursor`:
+    psycopg would otherwise parse its `%s` again at every batch, in Python, one placeholder at
+    a time (a statement of hundreds of parameters is never in its parse cache).
     """
     parts: list[tuple[str, list[Any]]] = []
     for statement in merged:
@@ -153,9 +165,18 @@ def one_statement(merged: list[ExecuteMany]) -> tuple[str, list[Any]] | None:
     if sum(len(params) for _, params in parts) > MAX_PARAMS:
         return None
     if len(parts) == 1:
-        return parts[0]
-    ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(parts[:-1]))
-    return f"WITH {ctes} {parts[-1][0]}", list(itertools.chain.from_iterable(p for _, p in parts))
+        sql, params = parts[0]
+    else:
+        ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(parts[:-1]))
+        sql = f"WITH {ctes} {parts[-1][0]}"
+        params = list(itertools.chain.from_iterable(p for _, p in parts))
+    pieces = sql.split("%s")
+    if sql.count("%") != len(params) or len(pieces) - 1 != len(params):
+        return None  # a literal '%' (none of graphsaver's inserts has one)
+    numbered: list[str] = [""] * (2 * len(pieces) - 1)
+    numbered[0::2] = pieces
+    numbered[1::2] = _dollars(len(params))
+    return "".join(numbered), params
 
 
 def _refused(exc: BaseException) -> bool:
@@ -414,7 +435,7 @@ class PostgresEngine:
         with self._connection() as conn:
             single = one_statement(merged) if merged is not None and _owns_transaction(conn) else None
             if single is not None:  # in autocommit, a statement is a transaction of its own
-                conn.execute(*single)
+                psycopg.RawCursor(conn).execute(*single)
                 return
             if merged is not None:  # a statement per table, not per write: fewer waits on the socket
                 statements = [Apply(sql, params) for st in merged for sql, params in as_multi_row(st)]
