@@ -8,12 +8,13 @@ for the loop (it cannot deadlock). Nothing is locked around the pools: concurren
 run on different connections. An existing psycopg connection or pool may be given instead; it
 is used as it is and never closed here (a single connection is shared under a lock).
 
-Round trips. A write runs in one transaction in pipeline mode: `Apply` and `ExecuteMany`
-statements are queued, and only a `Fetch` or `Execute` (whose result the operation needs) or
-the final COMMIT waits for the server. A `put` or `put_writes` is therefore one round trip:
-BEGIN, the inserts and COMMIT leave together, followed by one Sync. A read runs its statements
-in autocommit, one round trip each, every statement seeing committed data (a transaction
-would cost a second round trip for its COMMIT).
+Round trips. Blind writes (`put`, `put_writes`) share transactions through the group commit
+(storage/groupcommit.py), and a batch of inserts is one statement (`one_statement`): one round
+trip, one transaction. Any other write runs in one transaction in pipeline mode: `Apply` and
+`ExecuteMany` statements are queued, and only a `Fetch` or `Execute` (whose result the
+operation needs) or the final COMMIT waits for the server. A read runs its statements in
+autocommit, one round trip each, every statement seeing committed data (a transaction would
+cost a second round trip for its COMMIT).
 
 Health. On checkout the pool looks at the connection's socket, which costs nothing: a
 connection the server closed while it sat idle (a restart, `pg_terminate_backend`, an idle
