@@ -250,6 +250,14 @@ def test_setup_inside_the_users_own_transaction(pg_url: str) -> None:
         put_one(saver, "t", 7)
         fetched = saver.get_tuple(cfg("t"))
         assert fetched is not None and fetched.checkpoint["channel_values"] == {"n": 7}
+        conn.execute("SELECT 1")  # opens the user's transaction again
+        stored = put_one(saver, "u", 8)  # joins it (a savepoint), as one statement
+        saver.put_writes(stored, [("n", 9)], "task")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        assert saver.get_tuple(cfg("u")).pending_writes == [("task", "n", 9)]  # type: ignore[union-attr]
+        conn.rollback()  # takes the checkpoint and its writes with it
+        assert saver.get_tuple(cfg("u")) is None
+        assert saver.get_tuple(cfg("t")) is not None
         saver.close()
         assert not conn.closed  # the user's connection stays theirs
 

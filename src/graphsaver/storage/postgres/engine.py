@@ -434,9 +434,13 @@ class PostgresEngine:
             return
         merged = merge_inserts(statements)
         with self._connection() as conn:
-            single = one_statement(merged) if merged is not None and _owns_transaction(conn) else None
-            if single is not None:  # in autocommit, a statement is a transaction of its own
-                psycopg.RawCursor(conn).execute(*single)
+            single = one_statement(merged) if merged is not None else None
+            if single is not None:
+                if _owns_transaction(conn):  # in autocommit, a statement is a transaction of its own
+                    psycopg.RawCursor(conn).execute(*single)
+                else:  # the user's connection: a transaction, or a savepoint in the user's own
+                    with conn.transaction():
+                        psycopg.RawCursor(conn).execute(*single)
                 return
             if merged is not None:  # a statement per table, not per write: fewer waits on the socket
                 statements = [Apply(sql, params) for st in merged for sql, params in as_multi_row(st)]
