@@ -433,8 +433,8 @@ class PostgresEngine:
         if not statements:  # a write with nothing to store (delete_for_runs of no run)
             return
         merged = merge_inserts(statements)
+        single = one_statement(merged) if merged is not None else None  # built before a checkout
         with self._connection() as conn:
-            single = one_statement(merged) if merged is not None else None
             if single is not None:
                 if _owns_transaction(conn):  # in autocommit, a statement is a transaction of its own
                     psycopg.RawCursor(conn).execute(*single)
