@@ -216,6 +216,16 @@ def test_a_batch_is_one_statement_and_all_or_nothing(pg_url: str) -> None:
         assert one_statement([many]) is None
 
 
+def test_a_write_too_large_for_one_statement_keeps_its_order(pg_url: str) -> None:
+    """600 writes of one task need two multi-row inserts: the batch keeps the pipeline, and
+    every write is stored, in order."""
+    with PostgresSaver(pg_url) as saver:
+        stored = put_one(saver, "t", 1)
+        writes = [(f"c{i}", i) for i in range(600)]
+        saver.put_writes(stored, writes, "task")
+        assert writes_of(saver, stored) == {"task": writes}
+
+
 def _checkpoint(checkpoint_id: str, value: Any) -> Any:
     checkpoint = empty_checkpoint()
     checkpoint["id"] = checkpoint_id
