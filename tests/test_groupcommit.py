@@ -170,7 +170,7 @@ def test_one_batch_writing_a_task_twice_keeps_the_first(pg_url: str) -> None:
             pg_url,
             [
                 lambda: saver.put_writes(stored, [("n", "first")], "task"),
-                lambda: saver.put(cfg("v"), _checkpoint("v3", [1, 2]), _metadata(), {"n": "3"}),
+                lambda: put_one(saver, "v", [1, 2], version=3),
                 lambda: saver.put_writes(stored, [("n", "second")], "task"),
                 lambda: saver.put_writes(other, [("m", 7), ("__error__", "boom")], "task-u"),
             ],
@@ -224,18 +224,6 @@ def test_a_write_too_large_for_one_statement_keeps_its_order(pg_url: str) -> Non
         writes = [(f"c{i}", i) for i in range(600)]
         saver.put_writes(stored, writes, "task")
         assert writes_of(saver, stored) == {"task": writes}
-
-
-def _checkpoint(checkpoint_id: str, value: Any) -> Any:
-    checkpoint = empty_checkpoint()
-    checkpoint["id"] = checkpoint_id
-    checkpoint["channel_values"] = {"n": value}
-    checkpoint["channel_versions"] = {"n": "3"}
-    return checkpoint
-
-
-def _metadata() -> Any:
-    return {"source": "loop", "step": 1, "parents": {}}
 
 
 async def test_async_writes_join_the_batches_too(pg_url: str) -> None:
