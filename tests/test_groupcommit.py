@@ -1,4 +1,5 @@
-"""Writes that share a transaction: PostgreSQL's group commit and the in-memory write queue.
+"""Writes that share a transaction: the group commit (PostgreSQL, SQLite files) and the
+in-memory write queue.
 
 A `put` or `put_writes` that arrives while another write is in flight joins the next batch
 (storage/groupcommit.py); in memory, writes wait in a queue that the next read runs first
@@ -7,6 +8,7 @@ A `put` or `put_writes` that arrives while another write is in flight joins the 
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -19,7 +21,7 @@ import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 
 import graphsaver
-from graphsaver import PostgresSaver
+from graphsaver import PostgresSaver, SqliteSaver
 from graphsaver.core import ops
 from graphsaver.core.lists import LIST_DELTA
 from graphsaver.errors import IntegrityError
@@ -254,6 +256,145 @@ def test_closing_commits_what_is_queued(pg_url: str) -> None:
     assert done.is_set()
     with PostgresSaver(pg_url) as again:
         assert len(writes_of(again, stored)) == 50
+
+
+# --- SQLite files ----------------------------------------------------------------------------------
+
+
+def counting_commits(saver: Any) -> list[str]:
+    """The COMMITs the saver's own SQLite connection runs from now on (SQLite's trace hook)."""
+    commits: list[str] = []
+    saver._engine._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    return commits
+
+
+def test_sqlite_concurrent_writes_share_transactions_and_all_commit(tmp_path: Any) -> None:
+    with SqliteSaver(tmp_path / "g.db") as saver:
+        stored = [put_one(saver, f"t{i}", i) for i in range(8)]
+        commits = counting_commits(saver)
+        start = threading.Barrier(16)
+
+        def task(i: int) -> None:
+            start.wait()
+            for k in range(25):
+                saver.put_writes(stored[i % 8], [("n", i * 100 + k)], f"task-{i}-{k}")
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(task, range(16)))
+        assert 0 < len(commits) < 400  # 400 writes from 16 threads, not a transaction each
+    with SqliteSaver(tmp_path / "g.db") as again:  # on disk, as each caller was told
+        for i in range(8):
+            expected = {f"task-{j}-{k}": [("n", j * 100 + k)] for j in (i, i + 8) for k in range(25)}
+            assert writes_of(again, stored[i]) == expected
+
+
+def test_sqlite_a_lone_writer_commits_on_its_own_thread(tmp_path: Any) -> None:
+    """With no other write in flight a write pays no thread switch: the worker never starts."""
+    with SqliteSaver(tmp_path / "g.db") as saver:
+        commits = counting_commits(saver)
+        stored = put_one(saver, "t", 1)
+        for k in range(20):
+            saver.put_writes(stored, [("n", k)], f"task-{k}")
+        assert len(commits) == 21
+        assert saver._engine._committer._worker is None
+        assert len(writes_of(saver, stored)) == 20
+
+
+def sqlite_in_one_batch(saver: Any, path: Any, calls: list[Callable[[], None]]) -> list[BaseException | None]:
+    """Run `calls` so that their writes share one batch: a first write waits for another
+    connection's write lock while they queue behind it. Returns each call's exception (or None)."""
+    stored = put_one(saver, "lock-holder", 0)
+    committer: Any = saver._engine._committer
+    commits = counting_commits(saver)  # not while a statement runs: it would wait for it
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        with ThreadPoolExecutor(len(calls) + 1) as pool:
+            blocker.execute("BEGIN IMMEDIATE")
+            first = pool.submit(saver.put_writes, stored, [("a", 1)], "first")
+            wait_for(lambda: committer._turn.locked(), "the first write to wait for the lock")
+            futures = []
+            for n, call in enumerate(calls, 1):  # one at a time, so the queue keeps their order
+                futures.append(pool.submit(call))
+                wait_for(lambda n=n: len(committer._queue) == n, "the write to queue")
+            blocker.execute("COMMIT")
+            first.result(timeout=10)
+            outcomes = [f.exception(timeout=10) for f in futures]
+            # the first write, then the batch; or, when the batch failed, each write that commits alone
+            ok = sum(o is None for o in outcomes)
+            assert len(commits) == 1 + (1 if ok == len(calls) else ok)
+            return outcomes
+    finally:
+        blocker.close()
+
+
+def test_sqlite_a_failing_write_in_a_batch_fails_alone(tmp_path: Any) -> None:
+    path = tmp_path / "g.db"
+    with SqliteSaver(path) as saver:
+        stored = put_one(saver, "t", 1)
+        with sqlite3.connect(path) as admin:  # SQLite has no ADD CONSTRAINT: a trigger refuses
+            admin.execute(
+                "CREATE TRIGGER small BEFORE INSERT ON graphsaver_writes WHEN NEW.idx >= 5"
+                " BEGIN SELECT RAISE(ABORT, 'idx too large'); END"
+            )
+        bad, good = sqlite_in_one_batch(
+            saver,
+            path,
+            [
+                lambda: saver.put_writes(stored, [(f"ch{i}", i) for i in range(7)], "task-b"),
+                lambda: saver.put_writes(stored, [("c", 3)], "task-c"),
+            ],
+        )
+        assert isinstance(bad, IntegrityError) and "idx too large" in str(bad)
+        assert good is None
+        assert writes_of(saver, stored) == {"task-c": [("c", 3)]}
+
+
+def test_sqlite_one_batch_keeps_each_writes_outcome(tmp_path: Any) -> None:
+    """A batch merges the rows of each table into one insert, in the order the writes came:
+    a task's regular write keeps its first value, a special channel's its last, and a list
+    stored in the same batch reads back whole."""
+    path = tmp_path / "g.db"
+    with SqliteSaver(path) as saver:
+        stored = put_one(saver, "t", 1)
+        outcomes = sqlite_in_one_batch(
+            saver,
+            path,
+            [
+                lambda: saver.put_writes(stored, [("n", "first"), ("__error__", "first")], "task"),
+                lambda: put_one(saver, "v", [1, 2], version=3),
+                lambda: saver.put_writes(stored, [("n", "second"), ("__error__", "second")], "task"),
+            ],
+        )
+        assert outcomes == [None, None, None]
+        assert writes_of(saver, stored) == {"task": [("__error__", "second"), ("n", "first")]}
+        fetched = saver.get_tuple(cfg("v"))
+        assert fetched is not None and fetched.checkpoint["channel_values"] == {"n": [1, 2]}
+
+
+async def test_sqlite_async_writes_join_the_batches_too(tmp_path: Any) -> None:
+    import asyncio
+
+    async with SqliteSaver(tmp_path / "g.db") as saver:
+        stored = [put_one(saver, f"t{i}", i) for i in range(4)]
+        commits = counting_commits(saver)
+        await asyncio.gather(*(saver.aput_writes(stored[i % 4], [("n", i)], f"task-{i}") for i in range(40)))
+        assert 0 < len(commits) < 40
+        for i in range(4):
+            assert writes_of(saver, stored[i]) == {f"task-{j}": [("n", j)] for j in range(i, 40, 4)}
+
+
+def test_sqlite_closing_commits_what_is_queued(tmp_path: Any) -> None:
+    saver = SqliteSaver(tmp_path / "g.db")
+    stored = put_one(saver, "t", 1)
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(saver.put_writes, stored, [("n", k)], f"task-{k}") for k in range(50)]
+        closing = pool.submit(saver.close)
+        outcomes = [f.exception(timeout=10) for f in futures]
+        closing.result(timeout=10)
+    stored_now = len(writes_of(SqliteSaver(tmp_path / "g.db"), stored))
+    # every write that returned is stored; one that came after the close was told so
+    assert stored_now == sum(o is None for o in outcomes)
+    assert all(o is None or "is closed" in str(o) for o in outcomes)
 
 
 # --- in memory -------------------------------------------------------------------------------------

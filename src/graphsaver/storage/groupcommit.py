@@ -7,6 +7,10 @@ worker thread takes every write waiting in the queue, runs them in one transacti
 pipelined round trip on PostgreSQL), and only then tells each caller that its write is
 committed: durability is unchanged, a caller still returns only once its data is on disk.
 
+A sync writer that finds nothing being committed and nothing queued commits its write itself
+(`commit`), on its own thread: a single writer then pays no thread switch. The worker's
+batches and these writes take turns (`_turn`).
+
 Only blind writes join a batch (operations that never look at a statement's result, like `put`
 and `put_writes`; see `storage.sql.prepare`). If a batch fails because the database refused a
 statement, each of its writes is run again in a transaction of its own, so one bad write (a
@@ -55,6 +59,7 @@ class GroupCommitter:
         self._where = where
         self._queue: deque[Ticket] = deque()
         self._ready = threading.Condition(threading.Lock())
+        self._turn = threading.Lock()  # held while a batch, or a write on its own, is committed
         self._worker: threading.Thread | None = None
         self._pid = os.getpid()
         self._closed = False
@@ -79,6 +84,20 @@ class GroupCommitter:
             self._ready.notify()
         return ticket.done
 
+    def commit(self, statements: Sequence[Statement]) -> None:
+        """Commit a blind write and wait: on this thread if no other write is being committed
+        or waits, else in the worker's next batch."""
+        if self._turn.acquire(blocking=False):
+            try:
+                with self._ready:
+                    alone = not self._queue
+                if alone:
+                    self._run_batch(list(statements))
+                    return
+            finally:
+                self._turn.release()
+        self.submit(statements).result()
+
     def close(self) -> None:
         """Commit what is queued, then stop the worker."""
         with self._ready:
@@ -95,13 +114,20 @@ class GroupCommitter:
                     self._ready.wait()
                 if not self._queue:
                     return
-                batch: list[Ticket] = []
-                while self._queue and len(batch) < MAX_BATCH:
-                    ticket = self._queue.popleft()
-                    if ticket.done.set_running_or_notify_cancel():  # a cancelled caller's write is dropped
-                        batch.append(ticket)
-            if batch:
-                self._commit(batch)
+            with self._turn:  # the batch is taken once it can run: it holds what queued meanwhile
+                batch = self._take()
+                if batch:
+                    self._commit(batch)
+
+    def _take(self) -> list[Ticket]:
+        """The oldest queued writes, at most MAX_BATCH; a cancelled caller's write is dropped."""
+        batch: list[Ticket] = []
+        with self._ready:
+            while self._queue and len(batch) < MAX_BATCH:
+                ticket = self._queue.popleft()
+                if ticket.done.set_running_or_notify_cancel():
+                    batch.append(ticket)
+        return batch
 
     def _commit(self, batch: list[Ticket]) -> None:
         try:

@@ -1,9 +1,15 @@
-"""Run the core's operations on SQLite: one connection, one transaction per operation.
+"""Run the core's operations on SQLite: one connection, one transaction per operation or batch.
 
 Why the standard `sqlite3` module and not aiosqlite: an operation is several statements that
 must run in one transaction, and aiosqlite hops to its worker thread once per statement. Here
-a whole operation is shipped to the engine's worker thread as one function, so `aput` costs
-one hop, and the sync methods run the same function on the caller's thread.
+a whole operation is shipped to the engine's worker thread as one function, so `aget_tuple`
+costs one hop, and the sync methods run the same function on the caller's thread.
+
+Blind writes to a file (`put`, `put_writes`) go through the group commit shared with
+PostgreSQL (storage/groupcommit.py): a lone write commits on its caller's thread, and writes
+that arrive while one is being committed share the next transaction, so concurrent writers
+pay one commit (one WAL append, one fsync with `synchronous=FULL`) between them. An async
+write waits on the commit's future, without a hop.
 
 Concurrency: one connection guarded by a lock serves every thread of the process; WAL mode
 lets other processes read while one writes, and write transactions start with
@@ -14,14 +20,17 @@ lets other processes read while one writes, and write transactions start with
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from graphsaver.core.latest import LatestCache
 from graphsaver.errors import ConfigError, IntegrityError, StorageError
+from graphsaver.storage.groupcommit import GroupCommitter
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import (
     Apply,
@@ -110,6 +119,12 @@ class SqliteEngine:
         self._epoch = 0  # counts the operations that may have deleted a list delta's base
         # in memory nothing but this engine writes the store, so the newest checkpoints can be held
         self.latest = LatestCache() if self.in_memory else None
+        # in a file, blind writes share transactions (storage/groupcommit.py)
+        self._committer = (
+            None
+            if self.in_memory
+            else GroupCommitter(self._run_batch, lambda exc: isinstance(exc, IntegrityError), self.where)
+        )
 
     def run(self, op: Operation[T], *, write: bool) -> T:
         """Run an operation in one transaction on the calling thread.
@@ -127,7 +142,14 @@ class SqliteEngine:
         answered by the `latest` cache) runs nothing, queue included. A write's `Note`s (what
         it changes in that cache) run in the step that queues it.
         """
-        if not self.in_memory:
+        if self._committer is not None:
+            if write:
+                prepared = prepare(op)
+                if isinstance(prepared, Blind):
+                    if prepared.statements:
+                        self._committer.commit(prepared.statements)
+                    return prepared.value  # type: ignore[no-any-return]
+                op = prepared
             return self._run(op, write=write)
         if self._closed:
             op.close()
@@ -159,6 +181,12 @@ class SqliteEngine:
         if full:
             self._run(replay([]), write=False)  # bounds the queue: runs it
         return True
+
+    def _run_batch(self, statements: list[Statement]) -> None:
+        """Run the blind writes of a group commit in one transaction; when several writes insert
+        into one table, their rows go in one multi-row insert."""
+        merged = merge_inserts(statements) if len({st.sql for st in statements}) < len(statements) else None
+        self._run(replay(merged if merged is not None else statements), write=True)
 
     def _run(self, op: Operation[T], *, write: bool, deletes: bool = True) -> T:
         """Run an operation (a write that may delete unless `deletes` is False)."""
@@ -207,14 +235,27 @@ class SqliteEngine:
             raise StorageError(f"the saver for the database {self.where} is closed")
         if self.in_memory:
             return self.run(op, write=write)  # no I/O to wait for: a hop would only cost time
+        if write and self._committer is not None:
+            prepared = prepare(op)
+            if isinstance(prepared, Blind):
+                if prepared.statements:
+                    await asyncio.wrap_future(self._committer.submit(prepared.statements))
+                return prepared.value  # type: ignore[no-any-return]
+            op = prepared
+        return await self._hop(self.run, op, write=write)
+
+    async def _hop(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call `fn` on the engine's worker thread."""
         if self._executor is None:
             with self._lock:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(1, thread_name_prefix="graphsaver-sqlite")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: self.run(op, write=write))
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()  # commits what is queued
         with self._lock:
             if self._closed:
                 return
@@ -226,4 +267,6 @@ class SqliteEngine:
             self._executor.shutdown(wait=True)
 
     async def aclose(self) -> None:
+        if self._committer is not None:
+            await asyncio.to_thread(self._committer.close)
         self.close()
