@@ -35,8 +35,9 @@ def _verdict(value: float | None, limit: float) -> str:
 
 
 def _reference(name: str) -> str:
-    """The upstream contestant a graphsaver contestant is held against: same backend and variant."""
-    return name.replace("graphsaver-", "upstream-", 1)
+    """The upstream contestant a graphsaver contestant is held against: same backend and variant
+    (graphsaver's SQLite with synchronous=FULL against upstream's SQLite, which runs that way)."""
+    return name.replace("graphsaver-", "upstream-", 1).removesuffix("-full")
 
 
 # --- the targets table ----------------------------------------------------------------------------
@@ -197,7 +198,10 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
             f"(6 per turn: input, `__start__`, agent, three `Send` tool tasks, reduce, agent), default durability, "
             f"{len(next(iter(graph['samples'].values())))} rounds. Ratios are wall-time multiples (lower is faster). "
             "`floor` keeps references and serializes nothing (not a correct saver): what LangGraph itself "
-            "spends on checkpointing, the floor of the memory target.",
+            "spends on checkpointing, the floor of the memory target. `graphsaver-sqlite-full` is graphsaver's "
+            'SQLite saver with `synchronous="FULL"` (every commit survives a power cut; the default, NORMAL, '
+            "keeps every commit through a process crash), the durability upstream's SQLite saver runs with "
+            "(WAL and SQLite's default `synchronous=FULL`), held against the same upstream saver.",
             "",
             _table(
                 [

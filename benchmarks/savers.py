@@ -78,6 +78,14 @@ def graphsaver_pool_option() -> str | None:
 
 def contestants(backend: str, *, pg_missing: str | None, gs_pg_missing: str | None) -> list[Contestant]:
     """Every contestant for a backend that can run in this environment."""
+    if backend == "sqlite":
+        # "full": synchronous=FULL, the durability upstream's SQLite saver runs with (WAL and
+        # SQLite's default synchronous=FULL: every commit survives a power cut)
+        return [
+            Contestant("upstream", "sqlite"),
+            Contestant("graphsaver", "sqlite"),
+            Contestant("graphsaver", "sqlite", "full"),
+        ]
     if backend != "postgres":
         return [Contestant("upstream", backend), Contestant("graphsaver", backend)]
     if pg_missing:
@@ -117,7 +125,7 @@ def _graphsaver_connect(where: str, variant: str) -> Any:
         size = POOL_SIZE if variant == "pool" else 1
         options = {"min_size": size, "max_size": size} if graphsaver_pool_option() else {}
         return graphsaver.connect(where, **options)
-    return graphsaver.connect(f"sqlite:///{where}")
+    return graphsaver.connect(f"sqlite:///{where}", **({"synchronous": "FULL"} if variant == "full" else {}))
 
 
 @contextlib.contextmanager

@@ -66,3 +66,23 @@ def test_replay_records_and_replays_the_graphs_saver_calls() -> None:
     assert set(best) == {"upstream-memory", "graphsaver-memory"}
     for spent in best.values():
         assert spent["put"] > 0 and spent["all"] == sum(spent[k] for k in replay.KINDS)
+
+
+def test_sqlite_full_contestant_runs_with_upstreams_durability() -> None:
+    """`graphsaver-sqlite-full` commits as upstream's SQLite saver does (synchronous=FULL) and is
+    held against that saver."""
+    from benchmarks.report import _reference
+
+    stores = Stores(DEFAULT_PG_URL)
+    try:
+        by_name = {c.name: c for c in contestants("sqlite", pg_missing="not used", gs_pg_missing="not used")}
+        with by_name["graphsaver-sqlite-full"].open_sync(stores) as full:
+            assert full._engine._conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        with by_name["graphsaver-sqlite"].open_sync(stores) as normal:
+            assert normal._engine._conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+        with by_name["upstream-sqlite"].open_sync(stores) as upstream:
+            assert upstream.conn.execute("PRAGMA synchronous").fetchone() == (2,)
+    finally:
+        stores.close()
+    assert _reference("graphsaver-sqlite-full") == "upstream-sqlite"
+    assert _reference("graphsaver-postgres-pool") == "upstream-postgres-pool"
