@@ -268,8 +268,11 @@ def counting_commits(saver: Any) -> list[str]:
     return commits
 
 
-def test_sqlite_concurrent_writes_share_transactions_and_all_commit(tmp_path: Any) -> None:
-    with SqliteSaver(tmp_path / "g.db") as saver:
+@pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
+def test_sqlite_concurrent_writes_share_transactions_and_all_commit(tmp_path: Any, synchronous: str) -> None:
+    """Sync writers share commits where a commit costs an fsync (FULL); with NORMAL a commit
+    costs less than handing the write to another thread, and each write commits alone."""
+    with SqliteSaver(tmp_path / "g.db", synchronous=synchronous) as saver:
         stored = [put_one(saver, f"t{i}", i) for i in range(8)]
         commits = counting_commits(saver)
         start = threading.Barrier(16)
@@ -281,7 +284,10 @@ def test_sqlite_concurrent_writes_share_transactions_and_all_commit(tmp_path: An
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(task, range(16)))
-        assert 0 < len(commits) < 400  # 400 writes from 16 threads, not a transaction each
+        if synchronous == "FULL":
+            assert 0 < len(commits) < 400  # 400 writes from 16 threads, not a transaction each
+        else:
+            assert len(commits) == 400
     with SqliteSaver(tmp_path / "g.db") as again:  # on disk, as each caller was told
         for i in range(8):
             expected = {f"task-{j}-{k}": [("n", j * 100 + k)] for j in (i, i + 8) for k in range(25)}
@@ -290,7 +296,7 @@ def test_sqlite_concurrent_writes_share_transactions_and_all_commit(tmp_path: An
 
 def test_sqlite_a_lone_writer_commits_on_its_own_thread(tmp_path: Any) -> None:
     """With no other write in flight a write pays no thread switch: the worker never starts."""
-    with SqliteSaver(tmp_path / "g.db") as saver:
+    with SqliteSaver(tmp_path / "g.db", synchronous="FULL") as saver:
         commits = counting_commits(saver)
         stored = put_one(saver, "t", 1)
         for k in range(20):
@@ -329,7 +335,7 @@ def sqlite_in_one_batch(saver: Any, path: Any, calls: list[Callable[[], None]]) 
 
 def test_sqlite_a_failing_write_in_a_batch_fails_alone(tmp_path: Any) -> None:
     path = tmp_path / "g.db"
-    with SqliteSaver(path) as saver:
+    with SqliteSaver(path, synchronous="FULL") as saver:
         stored = put_one(saver, "t", 1)
         with sqlite3.connect(path) as admin:  # SQLite has no ADD CONSTRAINT: a trigger refuses
             admin.execute(
@@ -354,7 +360,7 @@ def test_sqlite_one_batch_keeps_each_writes_outcome(tmp_path: Any) -> None:
     a task's regular write keeps its first value, a special channel's its last, and a list
     stored in the same batch reads back whole."""
     path = tmp_path / "g.db"
-    with SqliteSaver(path) as saver:
+    with SqliteSaver(path, synchronous="FULL") as saver:
         stored = put_one(saver, "t", 1)
         outcomes = sqlite_in_one_batch(
             saver,
@@ -384,7 +390,7 @@ async def test_sqlite_async_writes_join_the_batches_too(tmp_path: Any) -> None:
 
 
 def test_sqlite_closing_commits_what_is_queued(tmp_path: Any) -> None:
-    saver = SqliteSaver(tmp_path / "g.db")
+    saver = SqliteSaver(tmp_path / "g.db", synchronous="FULL")
     stored = put_one(saver, "t", 1)
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(saver.put_writes, stored, [("n", k)], f"task-{k}") for k in range(50)]

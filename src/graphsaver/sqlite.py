@@ -25,7 +25,8 @@ class SqliteSaver(GraphsaverSaver):
         busy_timeout: seconds a writer waits for another process's transaction.
         synchronous: SQLite's `synchronous` setting. "NORMAL" (default) never loses a
             committed checkpoint when the process dies; a power cut may lose the last few.
-            "FULL" makes every commit survive a power cut too, at some cost in speed.
+            "FULL" makes every commit survive a power cut too, at some cost in speed;
+            writes from several threads then share commits (and fsyncs).
         serde: the serializer of channel values (LangGraph's, strict, by default).
     """
 

@@ -7,9 +7,9 @@ worker thread takes every write waiting in the queue, runs them in one transacti
 pipelined round trip on PostgreSQL), and only then tells each caller that its write is
 committed: durability is unchanged, a caller still returns only once its data is on disk.
 
-A sync writer that finds nothing being committed and nothing queued commits its write itself
-(`commit`), on its own thread: a single writer then pays no thread switch. The worker's
-batches and these writes take turns (`_turn`).
+A sync writer that finds no write being committed and none queued may commit its own on its
+own thread instead (`claim`), paying no thread switch; writes that arrive meanwhile queue for
+the worker, whose batches wait for their turn (`_turn`).
 
 Only blind writes join a batch (operations that never look at a statement's result, like `put`
 and `put_writes`; see `storage.sql.prepare`). If a batch fails because the database refused a
@@ -84,19 +84,18 @@ class GroupCommitter:
             self._ready.notify()
         return ticket.done
 
-    def commit(self, statements: Sequence[Statement]) -> None:
-        """Commit a blind write and wait: on this thread if no other write is being committed
-        or waits, else in the worker's next batch."""
-        if self._turn.acquire(blocking=False):
-            try:
-                with self._ready:
-                    alone = not self._queue
-                if alone:
-                    self._run_batch(list(statements))
-                    return
-            finally:
-                self._turn.release()
-        self.submit(statements).result()
+    def claim(self) -> bool:
+        """Take the turn to commit a write on this thread, if no write is being committed or
+        waits (then `release` it); writes that arrive meanwhile queue for the worker."""
+        if not self._turn.acquire(blocking=False):
+            return False
+        if self._queue:  # one just queued waits for the worker, which waits for this turn
+            self._turn.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        self._turn.release()
 
     def close(self) -> None:
         """Commit what is queued, then stop the worker."""

@@ -6,10 +6,12 @@ a whole operation is shipped to the engine's worker thread as one function, so `
 costs one hop, and the sync methods run the same function on the caller's thread.
 
 Blind writes to a file (`put`, `put_writes`) go through the group commit shared with
-PostgreSQL (storage/groupcommit.py): a lone write commits on its caller's thread, and writes
-that arrive while one is being committed share the next transaction, so concurrent writers
-pay one commit (one WAL append, one fsync with `synchronous=FULL`) between them. An async
-write waits on the commit's future, without a hop.
+PostgreSQL (storage/groupcommit.py), where writes that arrive while one is being committed
+share the next transaction. An async write always does (it waits on the commit's future, with
+no hop of its own). A sync write does with `synchronous="FULL"` or "EXTRA", where a commit
+waits for an fsync that concurrent writers then share, and a lone write still commits on its
+caller's thread; with "NORMAL" a commit costs less than handing the write to another thread,
+and each sync write commits on its own, on its caller's thread.
 
 Concurrency: one connection guarded by a lock serves every thread of the process; WAL mode
 lets other processes read while one writes, and write transactions start with
@@ -119,12 +121,14 @@ class SqliteEngine:
         self._epoch = 0  # counts the operations that may have deleted a list delta's base
         # in memory nothing but this engine writes the store, so the newest checkpoints can be held
         self.latest = LatestCache() if self.in_memory else None
-        # in a file, blind writes share transactions (storage/groupcommit.py)
+        # in a file, blind writes share transactions (storage/groupcommit.py): async ones always
+        # (they leave the event loop's thread either way), sync ones where a commit costs an fsync
         self._committer = (
             None
             if self.in_memory
             else GroupCommitter(self._run_batch, lambda exc: isinstance(exc, IntegrityError), self.where)
         )
+        self._group_sync = synchronous.upper() in ("FULL", "EXTRA")
 
     def run(self, op: Operation[T], *, write: bool) -> T:
         """Run an operation in one transaction on the calling thread.
@@ -143,11 +147,16 @@ class SqliteEngine:
         it changes in that cache) run in the step that queues it.
         """
         if self._committer is not None:
-            if write:
+            if write and self._group_sync:
+                if self._committer.claim():  # no other write to share a transaction with
+                    try:
+                        return self._run(op, write=True)
+                    finally:
+                        self._committer.release()
                 prepared = prepare(op)
                 if isinstance(prepared, Blind):
                     if prepared.statements:
-                        self._committer.commit(prepared.statements)
+                        self._committer.submit(prepared.statements).result()
                     return prepared.value  # type: ignore[no-any-return]
                 op = prepared
             return self._run(op, write=write)
