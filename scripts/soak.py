@@ -1,6 +1,6 @@
 """The reliability soak: hundreds of SIGKILL trials, then a minute of concurrent writers.
 
-    python scripts/soak.py --trials 200 --backend sqlite
+    python scripts/soak.py --trials 200 --backend sqlite [--sqlite-synchronous FULL]
     python scripts/soak.py --trials 200 --backend postgres   # GRAPHSAVER_TEST_PG_URL or a throwaway server
 
 Phases (each can be turned off with --skip):
@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.crash import harness, load  # noqa: E402
+from tests.crash import SYNCHRONOUS_ENV, harness, load  # noqa: E402
 
 PHASES = ("crash", "chains", "race", "async")
 
@@ -90,8 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--async-runs", type=int, default=200)
     parser.add_argument("--skip", action="append", default=[], choices=PHASES)
     parser.add_argument("--report", help="also write the JSON report to this file")
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=["NORMAL", "FULL", "EXTRA"],
+        help="open SQLite savers with this synchronous setting (default: graphsaver's, NORMAL)",
+    )
     args = parser.parse_args(argv)
 
+    if args.sqlite_synchronous:  # read by the harness in this process and its children
+        os.environ[SYNCHRONOUS_ENV] = args.sqlite_synchronous
     report: dict[str, object] = {"backend": args.backend, "command": " ".join(["python", *sys.argv])}
     failed = False
     with tempfile.TemporaryDirectory(prefix="graphsaver-soak-") as workdir:

@@ -37,8 +37,8 @@ from typing import Any
 
 from langgraph.checkpoint.base import WRITES_IDX_MAP
 
-import graphsaver
 from graphsaver.core.records import config_for
+from tests import crash
 from tests.crash import worker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,7 +161,7 @@ def sqlite_path(url: str) -> str | None:
 def check_opens_cleanly(url: str) -> list[str]:
     path = sqlite_path(url)
     if path is None:  # PostgreSQL: the server recovers on its own; the saver must connect and read
-        with graphsaver.connect(url) as saver:
+        with crash.connect(url) as saver:
             next(iter(saver.list(None, limit=1)), None)
         return []
     conn = sqlite3.connect(path)
@@ -285,7 +285,7 @@ def run_trial(
 
     # after the kill: opens cleanly, nothing committed is missing
     result.problems += check_opens_cleanly(url)
-    with graphsaver.connect(url) as saver:
+    with crash.connect(url) as saver:
         result.problems += check_committed(saver, thread_id, first_events)
         done_before = committed_tasks(saver, thread_id)
     ran_before = effect_counts(effects)
@@ -312,7 +312,7 @@ def run_trial(
             result.problems.append(f"task {task} had committed writes but ran again")
     result.legit_reruns = sum(1 for task, n in ran_after.items() if n > 1 and task not in done_before)
     result.problems += check_opens_cleanly(url)
-    with graphsaver.connect(url) as saver:
+    with crash.connect(url) as saver:
         result.problems += check_committed(saver, thread_id, first_events + child.events)
     return result
 

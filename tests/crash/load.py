@@ -29,7 +29,7 @@ from langgraph.checkpoint.base import Checkpoint
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.graph import END, START, StateGraph
 
-import graphsaver
+from tests import crash
 
 FORK = multiprocessing.get_context("fork")
 
@@ -54,7 +54,7 @@ def write_chains(url: str, label: str, n_threads: int, seconds: float, out: str)
     written: dict[str, list[str]] = {}
     errors: list[str] = []
     latencies: list[float] = []
-    with graphsaver.connect(url) as saver:
+    with crash.connect(url) as saver:
 
         def chain(thread_id: str) -> None:
             ids: list[str] = []
@@ -145,7 +145,7 @@ def chains_in_processes(
 def check_chains(url: str, written: dict[str, list[str]]) -> list[str]:
     """Each thread holds exactly what was written, every value and write reads back right."""
     problems = []
-    with graphsaver.connect(url) as saver:
+    with crash.connect(url) as saver:
         for thread_id, ids in written.items():
             stored = {
                 t.config["configurable"]["checkpoint_id"]: t
@@ -192,7 +192,7 @@ def invoke_repeatedly(url: str, thread_id: str, n: int, out: str) -> None:
     """Invoke the counter graph `n` times on one thread; report the checkpoints this process put."""
     mine: list[str] = []
     errors: list[str] = []
-    with graphsaver.connect(url) as saver:
+    with crash.connect(url) as saver:
         real_put = saver.put
 
         def put(*args: Any) -> Any:
@@ -213,7 +213,7 @@ def invoke_repeatedly(url: str, thread_id: str, n: int, out: str) -> None:
 
 def race_same_thread(url: str, workdir: str, processes: int, invocations: int) -> dict[str, Any]:
     thread_id = "contended"
-    with graphsaver.connect(url) as saver:  # one run first, so every racer starts from one root
+    with crash.connect(url) as saver:  # one run first, so every racer starts from one root
         counter_graph().compile(checkpointer=saver).invoke(
             {"log": []}, {"configurable": {"thread_id": thread_id}}
         )
@@ -238,7 +238,7 @@ def race_same_thread(url: str, workdir: str, processes: int, invocations: int) -
 def check_tree(url: str, thread_id: str, expected_ids: list[str]) -> dict[str, Any]:
     """The thread's checkpoints form one tree holding every expected checkpoint, all readable."""
     problems: list[str] = []
-    with graphsaver.connect(url) as saver:
+    with crash.connect(url) as saver:
         tuples = list(saver.list({"configurable": {"thread_id": thread_id}}))
         by_id = {t.config["configurable"]["checkpoint_id"]: t for t in tuples}
         latest = saver.get_tuple({"configurable": {"thread_id": thread_id}})
@@ -269,7 +269,7 @@ def check_tree(url: str, thread_id: str, expected_ids: list[str]) -> dict[str, A
 async def many_async_runs(url: str, runs: int) -> dict[str, Any]:
     """`runs` graph runs at once, each on its own thread, through one saver."""
     problems: list[str] = []
-    async with graphsaver.connect(url) as saver:
+    async with crash.connect(url) as saver:
         graph = counter_graph().compile(checkpointer=saver)
 
         async def one(i: int) -> None:

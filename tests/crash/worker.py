@@ -33,7 +33,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send, interrupt
 
-import graphsaver
+from tests import crash
 
 WORK_TASKS = 4
 EXPECTED_ITEMS = sorted(["plan", "a", "final", *(f"work{i}" for i in range(WORK_TASKS))])
@@ -189,7 +189,7 @@ def drive(url: str, thread_id: str, effects: str, events_fd: int, durability: st
     """Run the graph on `thread_id` until it has finished; returns the final state."""
     events = Events(events_fd)
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-    with graphsaver.connect(url) as saver:
+    with crash.connect(url) as saver:
         instrument(saver, events)
         graph = build_graph(effects).compile(checkpointer=saver)
         for _ in range(20):
