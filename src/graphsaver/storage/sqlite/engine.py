@@ -22,11 +22,9 @@ lets other processes read while one writes, and write transactions start with
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -251,16 +249,12 @@ class SqliteEngine:
                     await asyncio.wrap_future(self._committer.submit(prepared.statements))
                 return prepared.value  # type: ignore[no-any-return]
             op = prepared
-        return await self._hop(self.run, op, write=write)
-
-    async def _hop(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call `fn` on the engine's worker thread."""
         if self._executor is None:
             with self._lock:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(1, thread_name_prefix="graphsaver-sqlite")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self._executor, lambda: self.run(op, write=write))
 
     def close(self) -> None:
         if self._committer is not None:
