@@ -49,3 +49,24 @@ def test_sync_durability_never_reruns_a_succeeded_task(saver_url: str, tmp_path)
     ]
     assert {r.trial: r.problems for r in results if not r.ok} == {}
     assert sum(r.committed_writes for r in results) > 0
+
+
+def test_sqlite_full_kill_anywhere_then_resume(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same on SQLite with synchronous="FULL", where concurrent sync writes share commits
+    (the group commit): the killed children open their savers that way too."""
+    from tests import crash
+
+    monkeypatch.setenv(crash.SYNCHRONOUS_ENV, "FULL")
+    url = f"sqlite:///{tmp_path}/graphsaver.db"
+    with crash.connect(url) as saver:
+        assert saver._engine._conn.execute("PRAGMA synchronous").fetchone() == (2,)
+    profile = harness.calibrate(url, str(tmp_path))
+    rng = random.Random(20261127)
+    results = [
+        harness.run_trial(url, str(tmp_path), i, rng, profile, mode=harness.MODES[i % len(harness.MODES)])
+        for i in range(12)
+    ]
+    assert {r.trial: r.problems for r in results if not r.ok} == {}
+    summary = harness.summarize(results)
+    assert summary["killed"] >= 10, summary
+    assert summary["committed_tasks_rerun"] == 0
