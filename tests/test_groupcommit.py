@@ -497,3 +497,28 @@ def test_a_failed_batch_is_retried_write_by_write_only_when_a_statement_was_refu
             assert batches == [["first"], ["bad", "good"]]
     finally:
         committer.close()
+
+
+def test_a_forked_child_commits_even_if_the_parent_held_the_turn() -> None:
+    """A child forked while a parent thread was committing starts with its own queue and turn."""
+    import os
+
+    from graphsaver.storage.groupcommit import GroupCommitter
+
+    committed: list[str] = []
+    committer = GroupCommitter(lambda sts: committed.extend(st.sql for st in sts), lambda exc: False, "test")
+    assert committer.claim()  # the parent is committing a write of its own when it forks
+    pid = os.fork()
+    if pid == 0:  # the child: only the committer, then out
+        code = 1
+        try:
+            committer.submit([Apply("child")]).result(timeout=10)
+            code = 0 if committed == ["child"] else 2
+        finally:
+            os._exit(code)
+    committer.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    committer.submit([Apply("parent")]).result(timeout=10)
+    assert committed == ["parent"]
+    committer.close()

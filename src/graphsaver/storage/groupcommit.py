@@ -77,6 +77,7 @@ class GroupCommitter:
             if self._pid != os.getpid():  # a forked child: the parent's queue is the parent's
                 self._pid, self._worker = os.getpid(), None
                 self._queue.clear()
+                self._turn = threading.Lock()  # held, maybe, by a parent thread that is not here
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._work, name="graphsaver-commit", daemon=True)
                 self._worker.start()
