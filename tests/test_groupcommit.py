@@ -126,22 +126,30 @@ def in_one_batch(saver: Any, pg_url: str, calls: list[Callable[[], None]]) -> li
             return [f.exception(timeout=10) for f in futures]
 
 
+def a_refused_write_fails_alone(
+    saver: Any, in_batch: Callable[[list[Callable[[], None]]], list[BaseException | None]], refusal: str
+) -> None:
+    """Two writes share a batch and the database refuses the first (its task writes idx 5 and
+    6): it fails alone with `refusal` in its message, and the other commits."""
+    stored = put_one(saver, "t", 1)
+    bad, good = in_batch(
+        [
+            lambda: saver.put_writes(stored, [(f"ch{i}", i) for i in range(7)], "task-b"),
+            lambda: saver.put_writes(stored, [("c", 3)], "task-c"),
+        ]
+    )
+    assert isinstance(bad, IntegrityError) and refusal in str(bad)
+    assert good is None
+    assert writes_of(saver, stored) == {"task-c": [("c", 3)]}
+
+
 def test_a_failing_write_in_a_batch_fails_alone(pg_url: str) -> None:
     with PostgresSaver(pg_url, min_size=2, max_size=4) as saver:
-        stored = put_one(saver, "t", 1)
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("ALTER TABLE graphsaver_writes ADD CONSTRAINT small CHECK (idx < 5)")
-        bad, good = in_one_batch(
-            saver,
-            pg_url,
-            [
-                lambda: saver.put_writes(stored, [(f"ch{i}", i) for i in range(7)], "task-b"),
-                lambda: saver.put_writes(stored, [("c", 3)], "task-c"),
-            ],
+        a_refused_write_fails_alone(
+            saver, lambda calls: in_one_batch(saver, pg_url, calls), "refused a write"
         )
-        assert isinstance(bad, IntegrityError) and "refused a write" in str(bad)
-        assert good is None
-        assert writes_of(saver, stored) == {"task-c": [("c", 3)]}
 
 
 def test_one_batch_upserting_a_row_twice_keeps_the_last(pg_url: str) -> None:
@@ -336,23 +344,14 @@ def sqlite_in_one_batch(saver: Any, path: Any, calls: list[Callable[[], None]]) 
 def test_sqlite_a_failing_write_in_a_batch_fails_alone(tmp_path: Any) -> None:
     path = tmp_path / "g.db"
     with SqliteSaver(path, synchronous="FULL") as saver:
-        stored = put_one(saver, "t", 1)
         with sqlite3.connect(path) as admin:  # SQLite has no ADD CONSTRAINT: a trigger refuses
             admin.execute(
                 "CREATE TRIGGER small BEFORE INSERT ON graphsaver_writes WHEN NEW.idx >= 5"
                 " BEGIN SELECT RAISE(ABORT, 'idx too large'); END"
             )
-        bad, good = sqlite_in_one_batch(
-            saver,
-            path,
-            [
-                lambda: saver.put_writes(stored, [(f"ch{i}", i) for i in range(7)], "task-b"),
-                lambda: saver.put_writes(stored, [("c", 3)], "task-c"),
-            ],
+        a_refused_write_fails_alone(
+            saver, lambda calls: sqlite_in_one_batch(saver, path, calls), "idx too large"
         )
-        assert isinstance(bad, IntegrityError) and "idx too large" in str(bad)
-        assert good is None
-        assert writes_of(saver, stored) == {"task-c": [("c", 3)]}
 
 
 def test_sqlite_one_batch_keeps_each_writes_outcome(tmp_path: Any) -> None:
