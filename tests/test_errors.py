@@ -23,6 +23,7 @@ from graphsaver.errors import (
     SerializationError,
     StorageError,
 )
+from graphsaver.storage.queries import limit_clause
 from tests.graphs import MODES, Calls, Driver, linear, thread
 
 
@@ -106,7 +107,17 @@ BAD_LIST_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
     ({"filter": {"k": float("nan")}}, "'k'"),
     ({"limit": -1}, "limit"),
     ({"limit": "3"}, "limit"),
+    ({"limit": "1; DROP TABLE graphsaver_checkpoints"}, "limit"),  # LIMIT is written into the SQL
+    ({"limit": True}, "limit"),
+    ({"limit": 2.0}, "limit"),
 ]
+
+
+def test_a_limit_is_written_into_sql_only_as_an_int() -> None:
+    assert limit_clause(10) == " LIMIT 10"
+    for bad in ("10", "1; DROP TABLE t", -1, True, 1.5, None):
+        with pytest.raises(ConfigError, match="limit"):
+            limit_clause(bad)  # type: ignore[arg-type]
 
 
 def test_bad_list_arguments_are_config_errors(saver_url: str, drive: Driver) -> None:

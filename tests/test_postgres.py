@@ -293,6 +293,35 @@ def test_pgbouncer_mode_prepares_no_statement(pg_url: str) -> None:
     assert counts[False] > 0  # the default mode does prepare: the check above can fail
 
 
+def plans() -> Operation[dict[str, tuple[int, int]]]:
+    """{statement: (generic plans, custom plans)} of this connection's prepared statements."""
+    rows = yield Fetch("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+    return {str(sql): (int(generic), int(custom)) for sql, generic, custom in rows}
+
+
+def test_reads_reuse_one_plan_and_a_filter_across_threads_is_planned_each_time(pg_url: str) -> None:
+    engine = PostgresEngine(pg_url, max_size=1)  # one connection: its prepared statements are all
+    with GraphsaverSaver(engine) as saver:
+        for i in range(30):
+            checkpoint = checkpoint_with(i)
+            checkpoint["channel_versions"] = {"n": saver.get_next_version(i, None)}
+            metadata: Any = {"source": "input", "step": i, "parents": {}}
+            saver.put(cfg(f"t{i % 3}"), checkpoint, metadata, checkpoint["channel_versions"])
+        for _ in range(20):
+            assert saver.get_tuple(cfg("t0")).checkpoint["channel_values"] == {"n": 27}  # type: ignore[union-attr]
+            assert len(list(saver.list(cfg("t1"), limit=4))) == 4
+            assert len(list(saver.list(None, filter={"source": "input"}, limit=5))) == 5
+        found = engine.run(plans(), write=False)
+    pages = {sql: counts for sql, counts in found.items() if "WITH RECURSIVE c AS" in sql}
+    # the latest checkpoint and a thread's page: prepared, and then served by one generic plan
+    # (a bound LIMIT made PostgreSQL plan the latest checkpoint's read anew every time)
+    assert sorted(" LIMIT 1)" in sql for sql in pages) == [False, True]
+    assert all(" LIMIT 4)" in sql or " LIMIT 1)" in sql for sql in pages)
+    assert all(generic >= 10 for generic, _ in pages.values()), pages
+    # a metadata filter across threads is never prepared: its plan depends on the value
+    assert not [sql for sql in found if "@>" in sql]
+
+
 class RoundTripProxy:
     """A TCP proxy to the server that counts round trips: each time the client speaks after
     the server has, one more round trip has begun."""

@@ -24,10 +24,15 @@ T = TypeVar("T")
 
 @dataclass(slots=True)
 class Fetch:
-    """Run a query; the operation receives its rows as a list of tuples."""
+    """Run a query; the operation receives its rows as a list of tuples.
+
+    `custom_plan`: plan the query for this execution's values instead of reusing a prepared
+    statement's plan (PostgreSQL), where the best plan depends on a value's selectivity.
+    """
 
     sql: str
     params: Sequence[Any] = ()
+    custom_plan: bool = False
 
 
 @dataclass(slots=True)

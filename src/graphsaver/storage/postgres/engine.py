@@ -91,11 +91,17 @@ def _params(statement: Fetch | Execute | Any) -> Any:
     return statement.params if statement.params else None
 
 
+def _prepare(statement: Fetch | Execute | Any) -> bool | None:
+    """False for a query planned anew at each execution; None leaves it to psycopg (prepared
+    from its fifth execution on, when PostgreSQL then picks a generic or a custom plan)."""
+    return False if isinstance(statement, Fetch) and statement.custom_plan else None
+
+
 def _run_statement(conn: Connection, pipeline: psycopg.Pipeline | None, statement: Statement) -> Any:
     if isinstance(statement, ExecuteMany):
         conn.cursor().executemany(statement.sql, statement.params)
         return None
-    cursor = conn.execute(statement.sql, _params(statement))
+    cursor = conn.execute(statement.sql, _params(statement), prepare=_prepare(statement))
     if isinstance(statement, Fetch):
         return cursor.fetchall()
     if isinstance(statement, Execute):
@@ -111,7 +117,7 @@ async def _arun_statement(
     if isinstance(statement, ExecuteMany):
         await conn.cursor().executemany(statement.sql, statement.params)
         return None
-    cursor = await conn.execute(statement.sql, _params(statement))
+    cursor = await conn.execute(statement.sql, _params(statement), prepare=_prepare(statement))
     if isinstance(statement, Fetch):
         return await cursor.fetchall()
     if isinstance(statement, Execute):
