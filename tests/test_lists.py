@@ -6,7 +6,7 @@ import sqlite3
 from typing import Any
 
 import pytest
-from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 
 import graphsaver
 from graphsaver.core.lists import LIST_DELTA, MIN_RUN
@@ -82,6 +82,25 @@ def test_fork_from_an_old_version_stays_exact(backend: str, saver_url: str) -> N
         }
         assert listed[c3["configurable"]["checkpoint_id"]] == ["a", "b", "c"]
         assert listed[fork2["configurable"]["checkpoint_id"]] == ["a", "b", "X", "Y"]
+
+
+def test_delta_channel_history_seed_is_rebuilt_through_its_deltas(backend: str, saver_url: str) -> None:
+    with graphsaver.connect(saver_url) as saver:
+        config = None
+        messages: list = []
+        for i in range(1, 8):
+            messages = [*messages, f"m{i}"]
+            config = _put(saver, "t", config, messages, i)
+        saver.put_writes(config, [("messages", "w")], "task")
+        latest = saver.get_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": ""}})
+        expected = BaseCheckpointSaver.get_delta_channel_history(
+            saver, config=latest.config, channels=["messages"]
+        )
+        with graphsaver.connect(saver_url, setup=False) if backend != "memory" else saver as fresh:
+            got = fresh.get_delta_channel_history(config=latest.config, channels=["messages"])
+        assert got == expected
+        # the seed is the parent's value: a full value and five deltas on it
+        assert got["messages"]["seed"] == [f"m{i}" for i in range(1, 7)]
 
 
 def test_in_place_append_to_the_live_list_is_still_exact(backend: str, saver_url: str) -> None:

@@ -593,11 +593,8 @@ def _load_value(
     q: Queries, serde: SerializerProtocol, key: Key, channel: str, version: str, checkpoint_id: str
 ) -> Operation[Any]:
     """One channel value at one version, following list deltas to their base."""
-    rows = yield Fetch(
-        q.SELECT_BLOB_CHAIN,
-        (key.thread_id, key.checkpoint_ns, channel, version, key.thread_id, key.checkpoint_ns, channel),
-    )
-    blobs: dict[Any, Blob] = {(v,): (t, d, b) for v, t, d, b in rows}
+    rows = yield Fetch(q.SELECT_BLOB_CHAIN, (key.thread_id, key.checkpoint_ns, channel, version))
+    blobs: dict[Any, Blob] = {(v,): (t, d, b) for v, t, d, b in rows if t is not None}  # None: missing
     what = f"channel {channel!r} of {Key(key.thread_id, key.checkpoint_ns, checkpoint_id).describe()}"
     value, _ = ChainDecoder(serde).value((version,), blobs, what)
     return value

@@ -193,15 +193,18 @@ class Queries:
             " AND c.checkpoint_id = chain.checkpoint_id ORDER BY chain.depth"
         )
         # One channel value at one version, with the chain of list deltas it is built from.
+        # Each blob's columns are primary-key lookups (`_blob_column`): nothing in the plan
+        # depends on the values, so PostgreSQL keeps one plan for the prepared statement
+        # (selecting the channel's blobs by version made that plan look dearer than planning
+        # anew, which PostgreSQL then did at every call).
         self.SELECT_BLOB_CHAIN = (
             "WITH RECURSIVE chain (thread_id, checkpoint_ns, channel, version) AS ("
             f"SELECT CAST({p} AS TEXT), CAST({p} AS TEXT), CAST({p} AS TEXT), CAST({p} AS TEXT)"
             " UNION SELECT k.thread_id, k.checkpoint_ns, k.channel, "
             + self._blob_column("k", "base")
             + " FROM chain k WHERE k.version IS NOT NULL)"
-            f" SELECT b.version, b.type, b.data, b.base FROM {bl} b WHERE b.thread_id = {p}"
-            f" AND b.checkpoint_ns = {p} AND b.channel = {p}"
-            " AND b.version IN (SELECT version FROM chain WHERE version IS NOT NULL)"
+            f" SELECT k.version, {self._blob_column('k', 'type')}, {self._blob_column('k', 'data')},"
+            f" {self._blob_column('k', 'base')} FROM chain k WHERE k.version IS NOT NULL"
         )
         # Writes saved for checkpoints newer than a thread's newest (their put not stored yet).
         self.SELECT_WRITES_AFTER = (
