@@ -283,7 +283,7 @@ def _read_page(
 ) -> Operation[tuple[list[CheckpointTuple], list[tuple[ListKey, ListState]], list[Held]]]:
     """Query one page; with `keep`, also each checkpoint's content as the latest cache holds it."""
     sql, params = q.select_page(query)
-    rows = yield Fetch(sql, params, query.custom_plan)
+    rows = yield Fetch(sql, params, custom_plan=query.custom_plan)
     heads = []
     blobs: dict[tuple[str, str, str, str], Blob] = {}
     writes: dict[tuple[str, str, str], list[WriteRow]] = defaultdict(list)
