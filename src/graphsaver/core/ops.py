@@ -47,7 +47,7 @@ from graphsaver.core.records import (
     version_key,
 )
 from graphsaver.errors import ConfigError, ThreadExistsError
-from graphsaver.storage.queries import PageQuery, Queries
+from graphsaver.storage.queries import PageQuery, Queries, check_limit
 from graphsaver.storage.sql import Apply, Execute, ExecuteMany, Fetch, Note, Operation
 
 PAGE_SIZE = 100
@@ -205,8 +205,8 @@ def list_query(
     with_values: bool = True,
 ) -> PageQuery | None:
     """The first page of a `list` call, or None when nothing can match."""
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise ConfigError(f"limit must be a non-negative integer, got {limit!r}")
+    if limit is not None:
+        check_limit(limit)
     if limit == 0:
         return None
     configurable = (config or {}).get("configurable") or {}

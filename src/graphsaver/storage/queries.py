@@ -16,6 +16,13 @@ from graphsaver.core.records import FilterTerm
 from graphsaver.errors import ConfigError
 
 
+def check_limit(limit: int) -> int:
+    """The limit of a listing, or ConfigError when it is not a non-negative int."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ConfigError(f"limit must be a non-negative integer, got {limit!r}")
+    return int(limit)
+
+
 def limit_clause(limit: int) -> str:
     """` LIMIT n`, with n written into the text rather than bound.
 
@@ -24,9 +31,7 @@ def limit_clause(limit: int) -> str:
     re-planned the latest checkpoint's read at every execution (0.62-0.76 ms on the server,
     0.25-0.36 ms with the kept plan). Only an int is ever written here.
     """
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise ConfigError(f"limit must be a non-negative integer, got {limit!r}")
-    return f" LIMIT {int(limit)}"
+    return f" LIMIT {check_limit(limit)}"
 
 
 # The columns of a "tuple page" (kind, k1..k7, bin, num): checkpoint rows (kind 0), blob rows
