@@ -134,6 +134,60 @@ def test_fork_with_update_state_on_an_old_checkpoint(saver_url: str, drive: Driv
         assert sorted(s.metadata["source"] for s in children_of_after_a) == ["loop", "update"]
 
 
+def _travel(drive: Driver, graph: Any, durability: str) -> list[Any]:
+    """Three runs, a fork from the second newest checkpoint, a run on the fork and one more on
+    the thread, all with `durability`; then the history, each checkpoint also read by its id,
+    as a list that does not depend on the saver's ids."""
+    cfg = thread("t1")
+    for _ in range(3):
+        drive(graph.invoke, {"trail": ["x"]}, cfg, durability=durability)
+    second = drive(graph.get_state_history, cfg)[1]
+    fork = drive(graph.update_state, second.config, {"trail": ["F"]})
+    drive(graph.invoke, None, fork, durability=durability)
+    drive(graph.invoke, {"trail": ["y"]}, cfg, durability=durability)
+    history = drive(graph.get_state_history, cfg)
+    ids = [checkpoint_id(s.config) for s in history]
+    by_id = [drive(graph.get_state, s.config) for s in history]
+    return [
+        (
+            s.metadata["step"],
+            s.metadata["source"],
+            s.next,
+            s.values,
+            ids.index(checkpoint_id(s.parent_config)) if s.parent_config else None,
+            (again.values, again.next),
+        )
+        for s, again in zip(history, by_id, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("durability", ["exit", "async", "sync"])
+def test_each_durability_mode_reads_back_as_langgraphs_own_saver_reads_it(
+    saver_url: str, backend: str, drive: Driver, durability: str
+) -> None:
+    """With durability "exit" a run stores only its last checkpoint, so a list's new version
+    extends one stored several versions before. History, a fork and the runs after it must
+    read exactly as with LangGraph's own in-memory saver, in every durability mode."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    expected = _travel(drive, linear(Calls()).compile(checkpointer=InMemorySaver()), durability)
+    if durability == "exit":  # a checkpoint per run's end (the fork's run had nothing to do)
+        assert [(step, source) for step, source, *_ in expected] == [
+            (14, "loop"),
+            (9, "update"),
+            (13, "loop"),
+            (8, "loop"),
+            (3, "loop"),
+        ]
+    with drive.open(saver_url) as saver:
+        assert _travel(drive, linear(Calls()).compile(checkpointer=saver), durability) == expected
+    if backend != "memory":  # read again by a new saver object: from the store, not from caches
+        with drive.open(saver_url) as reopened:
+            graph = linear(Calls()).compile(checkpointer=reopened)
+            history = drive(graph.get_state_history, thread("t1"))
+            assert [(s.metadata["step"], s.values) for s in history] == [(e[0], e[3]) for e in expected]
+
+
 # --- interrupts ----------------------------------------------------------------------------------
 
 
