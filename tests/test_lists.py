@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
 
 import graphsaver
 from graphsaver.core.lists import LIST_DELTA, MIN_RUN
@@ -111,6 +114,70 @@ def test_in_place_append_to_the_live_list_is_still_exact(backend: str, saver_url
         c2 = _put(saver, "t", c1, live, 2)
         assert saver.get_tuple(c1).checkpoint["channel_values"]["messages"] == ["a"]
         assert saver.get_tuple(c2).checkpoint["channel_values"]["messages"] == ["a", "b"]
+
+
+class _Chat(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def _chat() -> Any:
+    """One `bot` node that answers, edits the first message while answering, removes messages
+    or all of them, as the last human message asks. A reply's id is the list's length, so after
+    a removal it repeats, and add_messages replaces the earlier message in place."""
+
+    def bot(state: _Chat) -> dict[str, Any]:
+        msgs = state["messages"]
+        ask, reply = msgs[-1].content, AIMessage(content=f"re: {msgs[-1].content}", id=f"a{len(msgs)}")
+        if ask == "edit":  # the list grows by one and its first item changes: not a delta
+            return {"messages": [AIMessage(content="edited", id=msgs[0].id), reply]}
+        if ask == "forget":
+            return {"messages": [RemoveMessage(id=m.id) for m in msgs[:2]] + [reply]}
+        if ask == "wipe":
+            return {"messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), reply]}
+        return {"messages": [reply]}
+
+    builder = StateGraph(_Chat)
+    builder.add_node("bot", bot)
+    builder.add_edge(START, "bot")
+    builder.add_edge("bot", END)
+    return builder
+
+
+def _converse(saver: Any) -> list[Any]:
+    """Eight turns, a fork from the middle of history and a turn on it; every checkpoint's
+    messages as (id, content), listed and then read by id."""
+    graph = _chat().compile(checkpointer=saver)
+    cfg = {"configurable": {"thread_id": "t"}}
+    for i, text in enumerate(["hi", "there", "edit", "more", "forget", "again", "wipe", "last"]):
+        graph.invoke({"messages": [HumanMessage(content=text, id=f"h{i}")]}, cfg)
+    middle = list(graph.get_state_history(cfg))[8]
+    fork = graph.update_state(middle.config, {"messages": [HumanMessage(content="b", id="hb")]})
+    graph.invoke({"messages": [HumanMessage(content="forget", id="hf")]}, fork)
+    history = list(graph.get_state_history(cfg))
+    listed = [(s.metadata["step"], [(m.id, m.content) for m in s.values["messages"]]) for s in history]
+    by_id = [[(m.id, m.content) for m in graph.get_state(s.config).values["messages"]] for s in history]
+    return [listed, by_id]
+
+
+def test_messages_edited_removed_and_wiped_read_back_as_langgraphs_own_saver_reads_them(
+    backend: str, saver_url: str
+) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    expected = _converse(InMemorySaver())
+    newest = expected[0][0][1]
+    assert newest[-3:] == [("hb", "b"), ("hf", "forget"), ("a10", "re: forget")]  # the fork's turn
+    assert any(messages[:1] == [("h0", "edited")] for _, messages in expected[0])
+    assert any(messages == [("a10", "re: wipe")] for _, messages in expected[0])  # all removed
+    with graphsaver.connect(saver_url) as saver:
+        assert _converse(saver) == expected
+    if backend != "memory":  # a new saver object reads the store, not what the first one held
+        with graphsaver.connect(saver_url) as reopened:
+            graph = _chat().compile(checkpointer=reopened)
+            history = graph.get_state_history({"configurable": {"thread_id": "t"}})
+            assert [[(m.id, m.content) for m in s.values["messages"]] for s in history] == [
+                messages for _, messages in expected[0]
+            ]
 
 
 def test_prune_copy_and_delete_for_runs_keep_delta_bases(backend: str, saver_url: str) -> None:
