@@ -129,10 +129,13 @@ class Timings:
 
     def ratio(self, name: str, reference: str) -> float | None:
         """Median over rounds of (name's time / reference's time in the same round)."""
+        ratios = self.ratios(name, reference)
+        return statistics.median(ratios) if ratios else None
+
+    def ratios(self, name: str, reference: str) -> list[float]:
+        """(name's time / reference's time) in each round, in round order."""
         a, b = self.samples.get(name), self.samples.get(reference)
-        if not a or not b:
-            return None
-        return statistics.median(x / y for x, y in zip(a, b, strict=False))
+        return [x / y for x, y in zip(a or [], b or [], strict=False)]
 
     def to_json(self) -> dict[str, list[float]]:
         return dict(self.samples)

@@ -28,6 +28,16 @@ def _fmt(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _with_spread(t: Timings, name: str, reference: str) -> str:
+    """The median ratio, and with more than one round the lowest and highest round's: a target
+    whose limit lies between those is within the run's noise."""
+    ratios = t.ratios(name, reference)
+    if not ratios:
+        return "n/a"
+    median = _fmt(statistics.median(ratios))
+    return median if len(ratios) < 2 else f"{median} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def _verdict(value: float | None, limit: float) -> str:
     if value is None:
         return "not measured"
@@ -60,15 +70,21 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
                 rows.append(
                     [
                         f"{mode} graph, {backend}{variant} (time / upstream)",
-                        _fmt(r),
+                        _with_spread(t, name, _reference(name)),
                         f"<= {limit}",
                         _verdict(r, limit),
                     ]
                 )
         if "graphsaver-postgres-pool" in t.samples and "graphsaver-postgres" in t.samples:
-            r = t.ratio("graphsaver-postgres-pool", "graphsaver-postgres")
+            pool, one = "graphsaver-postgres-pool", "graphsaver-postgres"
+            r = t.ratio(pool, one)
             rows.append(
-                [f"{mode} graph, postgres: pool / one connection", _fmt(r), "< 1", _verdict(r, 0.999)]
+                [
+                    f"{mode} graph, postgres: pool / one connection",
+                    _with_spread(t, pool, one),
+                    "< 1",
+                    _verdict(r, 0.999),
+                ]
             )
     for name, s in results.get("storage", {}).items():
         if not name.startswith("graphsaver-") or "bytes" not in s:
@@ -164,7 +180,8 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
         "`python -m benchmarks.run` (`make bench`); this page is written by that command. Every timed",
         "repetition runs all contestants round-robin in one process; times are medians, and a ratio is",
         "the median over rounds of the two contestants' times in the same round. Targets are those of",
-        "issue 8: graphsaver against the upstream saver of the same backend.",
+        "issue 8: graphsaver against the upstream saver of the same backend. A graph target also shows",
+        "the lowest and highest round's ratio: a limit between the two is within the run's noise.",
         "",
     ]
     if meta.get("quick"):
@@ -364,7 +381,7 @@ def plots(results: dict[str, Any], folder: str, prefix: str) -> dict[str, str]:
         plt.close(fig)
         made[kind] = os.path.join(os.path.basename(folder), os.path.basename(path))
 
-    bars: list[tuple[str, float, float]] = []
+    bars: list[tuple[str, list[float], float]] = []  # label, per-round ratios, target
     for mode in ("async", "sync"):
         graph = results.get("graph", {}).get(mode)
         if graph:
@@ -372,29 +389,35 @@ def plots(results: dict[str, Any], folder: str, prefix: str) -> dict[str, str]:
             for name in t.samples:
                 if name.startswith("graphsaver-") and _reference(name) in t.samples:
                     backend = name[11:].split("-")[0]
-                    r = t.ratio(name, _reference(name))
-                    if r is not None:
-                        bars.append((f"{mode} graph, {name[11:]}", r, GRAPH_TARGETS[mode][backend]))
+                    ratios = t.ratios(name, _reference(name))
+                    if ratios:
+                        bars.append((f"{mode} graph, {name[11:]}", ratios, GRAPH_TARGETS[mode][backend]))
     for backend, m in results.get("micro", {}).items():
         ops = m["ops"]
         for op, limit in MICRO_TARGETS.items():
-            a, b = ops[op].get(f"graphsaver-{backend}"), ops[op].get(f"upstream-{backend}")
-            if a and b:
-                bars.append(
-                    (f"{op}, {backend}", statistics.median(x / y for x, y in zip(a, b, strict=False)), limit)
-                )
+            ratios = Timings(ops[op]).ratios(f"graphsaver-{backend}", f"upstream-{backend}")
+            if ratios:
+                bars.append((f"{op}, {backend}", ratios, limit))
     if bars:
         fig, ax = plt.subplots(figsize=(max(8, len(bars) * 0.7), 5.5))
         xs = range(len(bars))
-        colors = ["#2a9d58" if r <= lim else "#d1495b" for _, r, lim in bars]
-        ax.bar(xs, [r for _, r, _ in bars], color=colors)
-        for x, (_, r, lim) in zip(xs, bars, strict=True):
+        medians = [statistics.median(ratios) for _, ratios, _ in bars]
+        spread = [
+            [r - min(ratios) for r, (_, ratios, _) in zip(medians, bars, strict=True)],
+            [max(ratios) - r for r, (_, ratios, _) in zip(medians, bars, strict=True)],
+        ]
+        colors = ["#2a9d58" if r <= lim else "#d1495b" for r, (_, _, lim) in zip(medians, bars, strict=True)]
+        ax.bar(xs, medians, color=colors, yerr=spread, capsize=3, error_kw={"elinewidth": 0.8})
+        for x, r, (_, _, lim) in zip(xs, medians, bars, strict=True):
             ax.hlines(lim, x - 0.4, x + 0.4, colors="black", linestyles="--")
-            ax.text(x, r, f"{r:.2f}", ha="center", va="bottom", fontsize=8)
+            ax.text(x + 0.05, r, f"{r:.2f}", ha="left", va="bottom", fontsize=8)
         ax.axhline(1.0, color="grey", linewidth=0.8)
         ax.set_xticks(list(xs), [b[0] for b in bars], fontsize=8, rotation=35, ha="right")
         ax.set_ylabel("graphsaver time / upstream time")
-        ax.set_title("graphsaver vs upstream, same backend (dashed: target; green meets it)")
+        ax.set_title(
+            "graphsaver vs upstream, same backend: median of rounds, whiskers the lowest and highest\n"
+            "round (dashed: target; green meets it)"
+        )
         save(fig, "targets")
 
     graphs = results.get("graph", {})

@@ -86,3 +86,20 @@ def test_sqlite_full_contestant_runs_with_upstreams_durability() -> None:
         stores.close()
     assert _reference("graphsaver-sqlite-full") == "upstream-sqlite"
     assert _reference("graphsaver-postgres-pool") == "upstream-postgres-pool"
+
+
+def test_a_graph_target_shows_its_median_ratio_and_the_rounds_spread() -> None:
+    from benchmarks.report import targets
+
+    samples = {
+        "upstream-memory": [2.0, 2.0, 4.0],
+        "graphsaver-memory": [1.2, 0.9, 2.0],  # 0.60, 0.45, 0.50 of upstream
+        "graphsaver-postgres": [1.0, 1.0, 1.0],
+        "graphsaver-postgres-pool": [0.9, 1.1, 0.98],
+    }
+    rows = {row[0]: row[1:] for row in targets({"graph": {"async": {"samples": samples}}})}
+    assert rows["async graph, memory (time / upstream)"] == ["0.50 (0.45-0.60)", "<= 0.5", "pass"]
+    assert rows["async graph, postgres: pool / one connection"] == ["0.98 (0.90-1.10)", "< 1", "pass"]
+    one_round = {name: times[:1] for name, times in samples.items()}
+    rows = {row[0]: row[1:] for row in targets({"graph": {"sync": {"samples": one_round}}})}
+    assert rows["sync graph, memory (time / upstream)"] == ["0.60", "<= 0.55", "**miss**"]
