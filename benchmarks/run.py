@@ -1,7 +1,7 @@
 """`python -m benchmarks.run`: graphsaver against the upstream savers, written to docs/benchmarks.md.
 
-    python -m benchmarks.run                      # everything (about 11 minutes on 2 cores)
-    python -m benchmarks.run --graph-rounds 2     # the same with two graph rounds (about 9 minutes)
+    python -m benchmarks.run                      # everything (about 12 minutes on 2 cores)
+    python -m benchmarks.run --graph-rounds 2     # the same with two graph rounds (about 8 minutes)
     python -m benchmarks.run --quick              # smaller workloads, under about 3 minutes
     python -m benchmarks.run --only micro,storage
     python -m benchmarks.run --pg-url postgresql://postgres@127.0.0.1:5432/postgres
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", help="also write the raw results (every sample) to this file")
     parser.add_argument(
-        "--graph-rounds", type=int, help="rounds of the graph workload (default: 3, quick: 2)"
+        "--graph-rounds", type=int, help="rounds of the graph workload (default: 5, quick: 2)"
     )
     args = parser.parse_args(argv)
     only = {w.strip() for w in args.only.split(",") if w.strip()}
