@@ -13,6 +13,9 @@ GRAPH_TARGETS = {
     "async": {"memory": 0.50, "sqlite": 0.50, "postgres": 0.55},
     "sync": {"memory": 0.55, "sqlite": 0.55, "postgres": 0.60},
 }
+# "PostgreSQL faster with a pool than without" is a target of the async graph only (issue 8's
+# table); the sync graph's pool / one connection ratio is reported beside it, not judged.
+POOL_TARGET_MODES = ("async",)
 MICRO_TARGETS = {"list_10": 0.3, "get_tuple_latest": 0.6}
 METADATA_TARGET = 0.05
 STORAGE_TARGET = {"bytes_per_step": 5 * 1024, "exponent": 1.1}
@@ -77,13 +80,13 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
                 )
         if "graphsaver-postgres-pool" in t.samples and "graphsaver-postgres" in t.samples:
             pool, one = "graphsaver-postgres-pool", "graphsaver-postgres"
-            r = t.ratio(pool, one)
+            judged = mode in POOL_TARGET_MODES
             rows.append(
                 [
                     f"{mode} graph, postgres: pool / one connection",
                     _with_spread(t, pool, one),
-                    "< 1",
-                    _verdict(r, 0.999),
+                    "< 1" if judged else "(reported, not a target)",
+                    _verdict(t.ratio(pool, one), 0.999) if judged else "-",
                 ]
             )
     for name, s in results.get("storage", {}).items():
@@ -215,7 +218,10 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
             f"(6 per turn: input, `__start__`, agent, three `Send` tool tasks, reduce, agent), default durability, "
             f"{len(next(iter(graph['samples'].values())))} rounds. Ratios are wall-time multiples (lower is faster). "
             "`floor` keeps references and serializes nothing (not a correct saver): what LangGraph itself "
-            "spends on checkpointing, the floor of the memory target. `graphsaver-sqlite-full` is graphsaver's "
+            "spends on checkpointing, the floor of the memory target. `floor-encode` is that floor plus the "
+            "encoding no correct saver can skip (each changed value, each new list item, each write, with "
+            "graphsaver's serializer), storing and decoding nothing: the distance from it to a saver is the "
+            "saver's own bookkeeping and storage. `graphsaver-sqlite-full` is graphsaver's "
             'SQLite saver with `synchronous="FULL"` (every commit survives a power cut; the default, NORMAL, '
             "keeps every commit through a process crash), the durability upstream's SQLite saver runs with "
             "(WAL and SQLite's default `synchronous=FULL`), held against the same upstream saver.",
@@ -428,7 +434,7 @@ def plots(results: dict[str, Any], folder: str, prefix: str) -> dict[str, str]:
             names = list(t.samples)
             colors = [
                 "#999999"
-                if n in ("none", "floor")
+                if n in ("none", "floor", "floor-encode")
                 else "#2a6fdb"
                 if n.startswith("graphsaver")
                 else "#e0a030"

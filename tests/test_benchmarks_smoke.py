@@ -5,6 +5,8 @@ Timings are never checked here; this only keeps `benchmarks/` from rotting.
 
 from __future__ import annotations
 
+from typing import Any
+
 from benchmarks import micro
 from benchmarks.common import DEFAULT_PG_URL, Stores
 from benchmarks.savers import contestants
@@ -45,7 +47,7 @@ def test_graph_workload_runs_with_the_floor_on_memory() -> None:
         memory = contestants("memory", pg_missing="not used", gs_pg_missing="not used")
         for mode in ("sync", "async"):
             t = graph.timed_runs(memory, stores, mode=mode, threads=2, turns=2, rounds=1)
-            assert set(t.samples) == {"none", "floor", "upstream-memory", "graphsaver-memory"}
+            assert set(t.samples) == {"none", "floor", "floor-encode", "upstream-memory", "graphsaver-memory"}
             assert all(s[0] > 0 for s in t.samples.values())
     finally:
         stores.close()
@@ -53,6 +55,42 @@ def test_graph_workload_runs_with_the_floor_on_memory() -> None:
     graph.run_sync(floor, 1, 2)  # a second turn starts from the checkpoint the floor kept
     ((_, checkpoint, _, _),) = floor._latest.values()
     assert len(checkpoint["channel_values"]["messages"]) == 12  # 6 per turn, the first turn's kept
+
+
+def test_the_encoding_floor_encodes_each_message_of_a_conversation_once_and_every_write() -> None:
+    from collections import Counter
+
+    from benchmarks import graph
+    from langchain_core.messages import BaseMessage
+
+    floor = graph.EncodingReferenceSaver()
+    encoded: Counter[int] = Counter()
+    writes = calls = 0
+    dumps = floor.serde.dumps_typed
+
+    def counting(obj: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if isinstance(obj, BaseMessage):
+            encoded[id(obj)] += 1
+        return dumps(obj)
+
+    floor.serde.dumps_typed = counting  # type: ignore[method-assign]
+    put_writes = floor.put_writes
+
+    def counting_writes(config: Any, w: Any, task_id: str, task_path: str = "") -> None:
+        nonlocal writes
+        writes += len(w)
+        put_writes(config, w, task_id, task_path)
+
+    floor.put_writes = counting_writes  # type: ignore[method-assign]
+    graph.run_sync(floor, 1, 3)
+    ((_, checkpoint, _, _),) = floor._latest.values()
+    messages = checkpoint["channel_values"]["messages"]
+    assert len(messages) == 18 and writes > 18
+    assert calls - 18 >= writes  # every write encoded too
+    assert [encoded[id(m)] for m in messages] == [1] * 18  # as list items: each once, none again
+    assert set(encoded) == {id(m) for m in messages}
 
 
 def test_replay_records_and_replays_the_graphs_saver_calls() -> None:
@@ -103,3 +141,5 @@ def test_a_graph_target_shows_its_median_ratio_and_the_rounds_spread() -> None:
     one_round = {name: times[:1] for name, times in samples.items()}
     rows = {row[0]: row[1:] for row in targets({"graph": {"sync": {"samples": one_round}}})}
     assert rows["sync graph, memory (time / upstream)"] == ["0.60", "<= 0.55", "**miss**"]
+    # issue 8 asks for a faster pool in the async graph only: the sync ratio is shown, not judged
+    assert rows["sync graph, postgres: pool / one connection"] == ["0.90", "(reported, not a target)", "-"]
