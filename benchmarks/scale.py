@@ -150,7 +150,9 @@ def _latencies(
                 out[name]["list_10"].append(end - mid)
             # as many listings as reads: a page takes a few milliseconds and a few samples of
             # it are noise (3 made one run's growth 1.75x and the next one's 1.25x)
-            for _ in range(calls if lister is not None else 0):
+            if lister is None:
+                continue
+            for _ in range(calls):
                 start = time.perf_counter()
                 try:
                     lister()
