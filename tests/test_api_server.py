@@ -1,0 +1,190 @@
+"""graphsaver as the checkpointer of LangGraph's API server, end to end.
+
+A real `langgraph dev` server (langgraph-api, in-memory runtime) runs tests/apiserver/agent.py
+with `"checkpointer": {"path": "graphsaver.server.checkpointer"}` on SQLite and PostgreSQL.
+Through the server's SDK the test runs a thread, forks it, copies it, rolls a run back, prunes
+and deletes it, and checks each outcome both through the API and in the store itself: the
+server's wrapper mints its own channel versions, adds its metadata keys, and calls
+`acopy_thread`, `adelete_for_runs` and `adelete_thread`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph_sdk import get_sync_client  # with langgraph-cli[inmem], a dev dependency
+
+import graphsaver
+from graphsaver.errors import ConfigError
+from graphsaver.server import checkpointer
+
+APP = Path(__file__).parent / "apiserver"
+SERVER_VERSION = re.compile(r"^\d{32}\.\d\.\d{16}$")  # what the server's wrapper mints
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def api_server(url: str, folder: Path) -> Iterator[str]:
+    """`langgraph dev` on a free port, its checkpoints kept by graphsaver at `url`."""
+    for name in ("agent.py", "langgraph.json"):
+        shutil.copy(APP / name, folder / name)
+    port = _free_port()
+    cli = Path(sys.executable).parent / "langgraph"
+    env = {**os.environ, "GRAPHSAVER_URL": url, "LANGSMITH_TRACING": "false"}
+    log = (folder / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [str(cli), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/ok", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"langgraph dev did not start:\n{(folder / 'server.log').read_text()[-3000:]}"
+                )
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _stored(url: str, thread_id: str) -> list[Any]:
+    """The thread's checkpoints as graphsaver itself reads them from the store, newest first."""
+    with graphsaver.connect(url) as saver:
+        return list(saver.list({"configurable": {"thread_id": thread_id}}))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/checkpoints.db"
+        return
+    from tests.pgserver import fresh_database
+
+    base = request.getfixturevalue("pg_server_url")
+    with fresh_database(base, "t_api_server") as url:
+        yield url
+
+
+@pytest.mark.timeout(300)
+def test_langgraph_api_server_keeps_its_threads_in_graphsaver(server_store: str, tmp_path: Path) -> None:
+    url = server_store
+    with api_server(url, tmp_path) as base:
+        client = get_sync_client(url=base)
+        thread = client.threads.create()["thread_id"]
+        runs = [client.runs.wait(thread, "agent", input={"items": [f"in-{i}"]}) for i in range(3)]
+        assert runs[-1] == {
+            "items": ["in-0", "item-0", "in-1", "item-1", "in-2", "item-2"],
+            "count": 3,
+        }
+
+        # Every checkpoint the server shows is one graphsaver stored, with the server's
+        # versions and metadata.
+        history = client.threads.get_history(thread, limit=100)
+        stored = _stored(url, thread)
+        assert [h["checkpoint_id"] for h in history] == [
+            t.config["configurable"]["checkpoint_id"] for t in stored
+        ]
+        assert len(stored) == 9  # 3 runs x (input, __start__ ... step): LangGraph's count
+        newest = stored[0]
+        assert newest.checkpoint["channel_values"]["count"] == 3
+        assert newest.metadata["graph_id"] == "agent"
+        assert newest.metadata["thread_id"] == thread
+        assert newest.metadata["run_id"]
+        versions = [str(v) for t in stored for v in t.checkpoint["channel_versions"].values()]
+        assert versions and all(SERVER_VERSION.match(v) for v in versions), versions[:3]
+
+        # A fork: state updated at an older checkpoint becomes a child of it.
+        base_id = history[3]["checkpoint_id"]
+        forked = client.threads.update_state(thread, {"count": 100}, checkpoint_id=base_id)
+        fork_id = forked["checkpoint"]["checkpoint_id"]
+        state = client.threads.get_state(thread)
+        assert state["checkpoint"]["checkpoint_id"] == fork_id
+        assert state["values"] == {"items": ["in-0", "item-0", "in-1", "item-1"], "count": 100}
+        fork = next(t for t in _stored(url, thread) if t.config["configurable"]["checkpoint_id"] == fork_id)
+        assert fork.parent_config is not None
+        assert fork.parent_config["configurable"]["checkpoint_id"] == base_id
+
+        # A copy (acopy_thread): the whole history under the new thread, the original intact.
+        copy = client.threads.copy(thread)["thread_id"]
+        copied = _stored(url, copy)
+        assert len(copied) == 10
+        assert client.threads.get_state(copy)["values"] == state["values"]
+        assert len(_stored(url, thread)) == 10
+
+        # A rollback (adelete_for_runs): the cancelled run leaves no checkpoint behind.
+        slow = client.runs.create(thread, "agent", input={"items": ["slow"]})
+        deadline = time.monotonic() + 60
+        while not any(t.metadata.get("run_id") == slow["run_id"] for t in _stored(url, thread)):
+            assert time.monotonic() < deadline, "the slow run stored no checkpoint"
+            time.sleep(0.2)
+        fast = client.runs.create(thread, "agent", input={"items": ["after"]}, multitask_strategy="rollback")
+        client.runs.join(thread, fast["run_id"])
+        after = _stored(url, thread)
+        assert not [t for t in after if t.metadata.get("run_id") == slow["run_id"]]
+        assert after[0].metadata["run_id"] == fast["run_id"]
+        assert after[0].checkpoint["channel_values"]["items"][-2:] == ["after", "item-100"]
+
+        # Prune and delete (adelete_thread): the thread is gone, then its copy. (The dev
+        # runtime answers prune's keep_latest with 422; the deployed runtime calls `aprune`,
+        # which the contract tests cover.)
+        client.threads.prune([thread], strategy="delete")
+        assert _stored(url, thread) == []
+        assert len(_stored(url, copy)) == 10
+        client.threads.delete(copy)
+        assert _stored(url, copy) == []
+
+
+async def test_the_server_checkpointer_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRAPHSAVER_URL", raising=False)
+    with pytest.raises(ConfigError, match="GRAPHSAVER_URL"):
+        async with checkpointer():
+            pass
+
+
+async def test_every_entry_in_a_process_shares_one_saver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHSAVER_URL", "memory://")
+    config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    async with checkpointer() as first:
+        async with checkpointer() as second:
+            assert second is first  # one in-memory store, not one per event loop
+            from langgraph.checkpoint.base import empty_checkpoint
+
+            await first.aput(config, empty_checkpoint(), {"source": "input", "step": -1}, {})
+        assert (await second.aget_tuple(config)) is not None  # still open: one user left
+    with pytest.raises(graphsaver.errors.StorageError, match="closed"):
+        await first.aget_tuple(config)  # the last user closed it
