@@ -11,6 +11,7 @@ server's wrapper mints its own channel versions, adds its metadata keys, and cal
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import re
 import shutil
@@ -21,14 +22,17 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
+from blockbuster import blockbuster_ctx
+from langgraph.graph import END, START, StateGraph
 from langgraph_sdk import get_sync_client  # with langgraph-cli[inmem], a dev dependency
 
 import graphsaver
 from graphsaver.errors import ConfigError
 from graphsaver.server import checkpointer
+from graphsaver.storage.sqlite import engine
 
 APP = Path(__file__).parent / "apiserver"
 SERVER_VERSION = re.compile(r"^\d{32}\.\d\.\d{16}$")  # what the server's wrapper mints
@@ -169,6 +173,23 @@ def test_langgraph_api_server_keeps_its_threads_in_graphsaver(server_store: str,
         assert _stored(url, copy) == []
 
 
+@pytest.mark.timeout(300)
+def test_langgraph_api_server_on_an_in_memory_store(tmp_path: Path) -> None:
+    """memory:// serves the server's whole life (checked through the API: the store is the
+    server process's own)."""
+    with api_server("memory://", tmp_path) as base:
+        client = get_sync_client(url=base)
+        thread = client.threads.create()["thread_id"]
+        for i in range(2):
+            client.runs.wait(thread, "agent", input={"items": [f"in-{i}"]})
+        history = client.threads.get_history(thread, limit=100)
+        assert [h["metadata"]["step"] for h in history] == [4, 3, 2, 1, 0, -1]
+        assert history[0]["values"] == {"items": ["in-0", "item-0", "in-1", "item-1"], "count": 2}
+        copy = client.threads.copy(thread)["thread_id"]
+        assert len(client.threads.get_history(copy, limit=100)) == 6
+        assert client.threads.get_state(copy)["values"] == history[0]["values"]
+
+
 async def test_the_server_checkpointer_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRAPHSAVER_URL", raising=False)
     with pytest.raises(ConfigError, match="GRAPHSAVER_URL"):
@@ -188,3 +209,47 @@ async def test_every_entry_in_a_process_shares_one_saver(monkeypatch: pytest.Mon
         assert (await second.aget_tuple(config)) is not None  # still open: one user left
     with pytest.raises(graphsaver.errors.StorageError, match="closed"):
         await first.aget_tuple(config)  # the last user closed it
+
+
+class Items(TypedDict):
+    items: Annotated[list[str], operator.add]
+
+
+async def test_async_calls_never_block_the_event_loop(
+    saver_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LangGraph's dev server fails a run that makes a blocking call (a SQLite call, a socket
+    read) on its event loop; blockbuster is the tool it checks with."""
+    monkeypatch.setattr(engine, "MAX_DEFERRED", 5)  # the in-memory queue runs into SQLite often
+
+    builder = StateGraph(Items)
+    builder.add_node("a", lambda s: {"items": ["a"]})
+    builder.add_node("b", lambda s: {"items": ["b"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", END)
+    config = {"configurable": {"thread_id": "t"}}
+    saver = graphsaver.connect(saver_url, setup=False)  # opening a file or pool is not a run's work
+    async with saver:
+        await saver.asetup()
+        graph = builder.compile(checkpointer=saver)
+        with blockbuster_ctx():
+            for turn in range(4):
+                await graph.ainvoke({"items": [f"in-{turn}"]}, config)
+            history = [t async for t in saver.alist(config)]
+            oldest = await saver.aget_tuple(history[-1].config)
+            assert oldest is not None and oldest.checkpoint["channel_values"] == {
+                "__start__": {"items": ["in-0"]}
+            }
+            state = await graph.aget_state(config)
+            assert state.values["items"][-3:] == ["in-3", "a", "b"]
+            await saver.acopy_thread("t", "copy")
+            await saver.aprune(["t"], strategy="keep_latest")
+            await saver.adelete_for_runs(["no-such-run"])
+            kept = [t async for t in saver.alist(config)]
+            copied = [t async for t in saver.alist({"configurable": {"thread_id": "copy"}})]
+            await saver.adelete_thread("copy")
+            gone = [t async for t in saver.alist({"configurable": {"thread_id": "copy"}})]
+    assert len(history) == 16 and len(copied) == 16  # 4 turns x (input, __start__, a, b)
+    assert [t.checkpoint["id"] for t in kept] == [history[0].checkpoint["id"]]
+    assert gone == []

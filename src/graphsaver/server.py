@@ -19,10 +19,13 @@ in-memory store stays one store, and a file or a PostgreSQL database is opened o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 from graphsaver.connect import connect
 from graphsaver.errors import ConfigError
@@ -31,8 +34,16 @@ from graphsaver.urls import FORMS
 
 ENV = "GRAPHSAVER_URL"
 
+
+@dataclass(slots=True)
+class _Shared:
+    saver: GraphsaverSaver
+    users: int = 0
+    ready: Future[None] = field(default_factory=Future)  # set once the schema is set up
+
+
 _lock = threading.Lock()
-_shared: dict[tuple[int, str], tuple[GraphsaverSaver, int]] = {}  # (pid, url) -> saver, users
+_shared: dict[tuple[int, str], _Shared] = {}  # by (process id, URL): a forked worker opens its own
 
 
 @contextlib.asynccontextmanager
@@ -41,27 +52,30 @@ async def checkpointer() -> AsyncIterator[GraphsaverSaver]:
     url = os.environ.get(ENV, "").strip()
     if not url:
         raise ConfigError(f"set {ENV} to the database LangGraph's server keeps checkpoints in: {FORMS}")
-    key = (os.getpid(), url)  # a forked worker opens its own
-    with _lock:  # the first entry opens the saver and sets up the schema before any other uses it
-        saver, users = _shared.get(key, (None, 0))
-        if saver is None:
-            saver = connect(url, setup=False)
-            try:
-                saver.setup()
-            except BaseException:
-                saver.close()
-                raise
-        _shared[key] = (saver, users + 1)
+    key = (os.getpid(), url)
+    with _lock:
+        entry = _shared.get(key)
+        first = entry is None
+        if entry is None:
+            entry = _shared[key] = _Shared(connect(url, setup=False))
+        entry.users += 1
     try:
-        if users == 0:
-            await saver.__aenter__()  # binds the saver to this event loop (no second setup)
-        yield saver
+        if first:  # sets up the schema, and binds the saver to this event loop
+            try:
+                await entry.saver.__aenter__()
+                await entry.saver.asetup()
+            except BaseException as exc:
+                entry.ready.set_exception(exc)
+                raise
+            entry.ready.set_result(None)
+        else:
+            await asyncio.wrap_future(entry.ready)
+        yield entry.saver
     finally:
         with _lock:
-            saver, users = _shared[key]
-            if users == 1:
+            entry.users -= 1
+            last = entry.users == 0
+            if last:
                 del _shared[key]
-            else:
-                _shared[key] = (saver, users - 1)
-        if users == 1:
-            await saver.aclose()
+        if last:
+            await entry.saver.aclose()

@@ -17,14 +17,21 @@ Concurrency: one connection guarded by a lock serves every thread of the process
 lets other processes read while one writes, and write transactions start with
 `BEGIN IMMEDIATE` under a busy timeout, so concurrent writers queue instead of failing with
 "database is locked".
+
+In memory, an async call that needs no SQLite call (a read the `latest` cache answers, a
+write that joins the queue: see `run`) runs on the event loop; one that does (a query, the
+queue's run into SQLite) hops to the worker thread. No SQLite call ever blocks an event loop,
+which LangGraph's dev server checks (it fails a run that makes a blocking call on its loop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -111,7 +118,7 @@ class SqliteEngine:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the database {self.where}: {exc}") from exc
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="graphsaver-sqlite")  # async calls
         self._closed = False
         # in memory: blind writes wait here until the next other operation (see `run`)
         self._deferred: list[Statement] = []
@@ -158,36 +165,55 @@ class SqliteEngine:
                     return prepared.value  # type: ignore[no-any-return]
                 op = prepared
             return self._run(op, write=write)
+        value, rest = self._memory_step(op, write=write)
+        return value if rest is None else rest()
+
+    def _memory_step(self, op: Operation[T], *, write: bool) -> tuple[Any, Callable[[], T] | None]:
+        """In memory: do what needs no SQLite call (a cache hit, a queued write) and return its
+        value with None, or return None and what is left to run (a query, the queue's run)."""
         if self._closed:
             op.close()
             raise StorageError(f"the saver for the database {self.where} is closed")
         epoch = self._epoch
         prepared = prepare(op)
         if not isinstance(prepared, Blind):
-            return self._run(prepared, write=write)
-        statements, notes = prepared.statements, prepared.notes
-        if statements:
-            inserts = only_inserts(statements)
-            if not (write and inserts and self._defer(statements, epoch, notes)):
+            return None, functools.partial(self._run, prepared, write=write)
+        value, statements, notes = prepared.value, prepared.statements, prepared.notes
+        if not statements:
+            return value, None
+        inserts = only_inserts(statements)
+        queued = self._defer(statements, epoch, notes) if write and inserts else None
+        if queued is None:  # runs now, out of the queue's order
+
+            def now() -> T:
                 self._run(replay(statements), write=write, deletes=not inserts)
                 if notes and self.latest is not None:
-                    self.latest.clear()  # ran out of the queue's order: what it changed is unknown
-        return prepared.value  # type: ignore[no-any-return]
+                    self.latest.clear()  # what it changed is unknown
+                return value  # type: ignore[no-any-return]
 
-    def _defer(self, statements: list[Statement], epoch: int, notes: list[Note]) -> bool:
+            return None, now
+        if queued == "full":  # bounds the queue: runs it
+
+            def drain() -> T:
+                self._run(replay([]), write=False)
+                return value  # type: ignore[no-any-return]
+
+            return None, drain
+        return value, None
+
+    def _defer(self, statements: list[Statement], epoch: int, notes: list[Note]) -> str | None:
+        """Queue a blind write: "queued", "full" (queued, and the queue must run), or None when
+        a delete ran since the write was prepared (it must run now)."""
         check_text(statements)
         with self._deferred_lock:
             if self._closed:
                 raise StorageError(f"the saver for the database {self.where} is closed")
             if epoch != self._epoch:
-                return False
+                return None
             self._deferred.extend(statements)
             for note in notes:
                 note.run()
-            full = len(self._deferred) >= MAX_DEFERRED
-        if full:
-            self._run(replay([]), write=False)  # bounds the queue: runs it
-        return True
+            return "full" if len(self._deferred) >= MAX_DEFERRED else "queued"
 
     def _run_batch(self, statements: list[Statement]) -> None:
         """Run the blind writes of a group commit in one transaction; when several writes insert
@@ -236,12 +262,18 @@ class SqliteEngine:
                 cursor.close()
 
     async def arun(self, op: Operation[T], *, write: bool) -> T:
-        """Run an operation from an event loop: one hop to the engine's worker thread."""
+        """Run an operation from an event loop: one hop to the engine's worker thread.
+
+        In memory, what needs no SQLite call (a cache hit, a queued write) runs on the loop, and
+        only the rest hops: no SQLite call ever blocks the event loop.
+        """
         if self._closed:
             op.close()
             raise StorageError(f"the saver for the database {self.where} is closed")
+        loop = asyncio.get_running_loop()
         if self.in_memory:
-            return self.run(op, write=write)  # no I/O to wait for: a hop would only cost time
+            value, rest = self._memory_step(op, write=write)
+            return value if rest is None else await loop.run_in_executor(self._executor, rest)
         if write and self._committer is not None:
             prepared = prepare(op)
             if isinstance(prepared, Blind):
@@ -249,11 +281,6 @@ class SqliteEngine:
                     await asyncio.wrap_future(self._committer.submit(prepared.statements))
                 return prepared.value  # type: ignore[no-any-return]
             op = prepared
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="graphsaver-sqlite")
-        loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: self.run(op, write=write))
 
     def close(self) -> None:
@@ -266,8 +293,7 @@ class SqliteEngine:
             self._conn.close()
             if self.latest is not None:
                 self.latest.clear()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=True)
 
     async def aclose(self) -> None:
         if self._committer is not None:
