@@ -30,6 +30,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph_sdk import get_sync_client  # with langgraph-cli[inmem], a dev dependency
 
 import graphsaver
+from graphsaver import history as history_api
 from graphsaver.errors import ConfigError
 from graphsaver.server import checkpointer
 from graphsaver.storage.sqlite import engine
@@ -243,6 +244,14 @@ async def test_async_calls_never_block_the_event_loop(
             }
             state = await graph.aget_state(config)
             assert state.values["items"][-3:] == ["in-3", "a", "b"]
+            page = await history_api.athreads(saver)
+            steps = await history_api.ahistory(saver, "t")
+            snap = await history_api.asnapshot(saver, "t")
+            fork = await history_api.afork(saver, "t", history[4].checkpoint["id"], new_thread_id="f")
+            diff = await history_api.adiff(
+                saver, "t", history[4].checkpoint["id"], history[0].checkpoint["id"]
+            )
+            stats = await history_api.astats(saver, ["t"])
             await saver.acopy_thread("t", "copy")
             await saver.aprune(["t"], strategy="keep_latest")
             await saver.adelete_for_runs(["no-such-run"])
@@ -253,3 +262,8 @@ async def test_async_calls_never_block_the_event_loop(
     assert len(history) == 16 and len(copied) == 16  # 4 turns x (input, __start__, a, b)
     assert [t.checkpoint["id"] for t in kept] == [history[0].checkpoint["id"]]
     assert gone == []
+    assert [t.thread_id for t in page.threads] == ["t"]
+    assert len(steps.entries) == 16 and snap.values["items"][-3:] == ["in-3", "a", "b"]
+    assert fork["configurable"]["thread_id"] == "f"
+    assert "items" in {change.channel for change in diff.changes}
+    assert stats[0].checkpoints == 16
