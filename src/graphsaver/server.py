@@ -9,8 +9,8 @@ In `langgraph.json`, name this module's `checkpointer` and the database in `GRAP
       "checkpointer": {"path": "graphsaver.server.checkpointer"}
     }
 
-    # .env
-    GRAPHSAVER_URL=sqlite:///checkpoints.db
+    # .env (a file outside the project folder: `langgraph dev` restarts on changes inside it)
+    GRAPHSAVER_URL=sqlite:////var/lib/agent/checkpoints.db
 
 The server enters `checkpointer()` once per event loop it runs graphs on. Every entry in one
 process shares one saver, opened by the first and closed when the last one leaves: an
