@@ -198,6 +198,34 @@ async def test_the_server_checkpointer_needs_a_url(monkeypatch: pytest.MonkeyPat
             pass
 
 
+async def test_server_options_reach_the_saver(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GRAPHSAVER_URL", f"sqlite:///{tmp_path}/cp.db")
+    monkeypatch.setenv("GRAPHSAVER_OPTIONS", '{"synchronous": "FULL", "busy_timeout": 5}')
+    async with checkpointer() as saver:
+        conn = saver._engine._conn  # type: ignore[attr-defined]
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("{max_size: 20}", "GRAPHSAVER_OPTIONS is not valid JSON"),
+        ("[20]", "GRAPHSAVER_OPTIONS must be a JSON object"),
+        ('{"max_sise": 20}', "GRAPHSAVER_OPTIONS: .*max_sise"),
+        ('{"setup": false}', "GRAPHSAVER_OPTIONS cannot set 'setup'"),
+    ],
+)
+async def test_bad_server_options_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, options: str, message: str
+) -> None:
+    monkeypatch.setenv("GRAPHSAVER_URL", f"sqlite:///{tmp_path}/cp.db")
+    monkeypatch.setenv("GRAPHSAVER_OPTIONS", options)
+    with pytest.raises(ConfigError, match=message):
+        async with checkpointer():
+            pass
+
+
 async def test_every_entry_in_a_process_shares_one_saver(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHSAVER_URL", "memory://")
     config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
