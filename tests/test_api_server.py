@@ -5,7 +5,9 @@ with `"checkpointer": {"path": "graphsaver.server.checkpointer"}` on SQLite and 
 Through the server's SDK the test runs a thread, forks it, copies it, rolls a run back, prunes
 and deletes it, and checks each outcome both through the API and in the store itself: the
 server's wrapper mints its own channel versions, adds its metadata keys, and calls
-`acopy_thread`, `adelete_for_runs` and `adelete_thread`.
+`acopy_thread`, `adelete_for_runs` and `adelete_thread`. The server's wrapper also runs in
+process, on every backend, for what the dev runtime does not call (`aprune(keep_latest)`), and
+every async method runs under the blocking-call detector the dev server uses.
 """
 
 from __future__ import annotations
@@ -295,3 +297,42 @@ async def test_async_calls_never_block_the_event_loop(
     assert fork["configurable"]["thread_id"] == "f"
     assert "items" in {change.channel for change in diff.changes}
     assert stats[0].checkpoints == 16
+
+
+async def test_the_servers_own_wrapper_prunes_to_the_latest(
+    saver_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployed server prunes with `aprune(keep_latest)` (the dev runtime answers 422), through
+    the wrapper it puts around a custom checkpointer: run here in process, on every backend."""
+    for name, value in {
+        "REDIS_URI": "unused",
+        "DATABASE_URI": ":memory:",
+        "MIGRATIONS_PATH": "__inmem",
+        "LANGGRAPH_RUNTIME_EDITION": "inmem",
+    }.items():
+        monkeypatch.setenv(name, os.environ.get(name, value))
+    from langgraph_api._checkpointer._adapter import CheckpointerCapabilities, _CustomCheckpointerAdapter
+
+    builder = StateGraph(Items)
+    builder.add_node("a", lambda s: {"items": ["a"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", END)
+    async with graphsaver.connect(saver_url) as saver:
+        capabilities = CheckpointerCapabilities.from_type(type(saver))
+        assert capabilities.has_adelete_thread and capabilities.has_adelete_for_runs
+        assert capabilities.has_acopy_thread and capabilities.has_aprune
+        wrapper = _CustomCheckpointerAdapter(saver, capabilities)
+        graph = builder.compile(checkpointer=wrapper)
+        config: Any = {"configurable": {"thread_id": "t", "assistant_id": "helper"}}
+        for turn in range(3):
+            await graph.ainvoke({"items": [f"in-{turn}"]}, config)
+        before = [t async for t in saver.alist(config)]
+        await wrapper.aprune(["t"], strategy="keep_latest")
+        after = [t async for t in saver.alist(config)]
+        assert [t.checkpoint["id"] for t in after] == [before[0].checkpoint["id"]]
+        assert after[0].checkpoint["channel_values"] == before[0].checkpoint["channel_values"]
+        assert after[0].metadata["assistant_id"] == "helper"  # a key the wrapper adds
+        versions = [str(v) for v in after[0].checkpoint["channel_versions"].values()]
+        assert versions and all(SERVER_VERSION.match(v) for v in versions)
+        result = await graph.ainvoke({"items": ["in-3"]}, config)  # the thread goes on from there
+        assert result["items"] == ["in-0", "a", "in-1", "a", "in-2", "a", "in-3", "a"]
