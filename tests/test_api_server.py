@@ -13,7 +13,6 @@ every async method runs under the blocking-call detector the dev server uses.
 from __future__ import annotations
 
 import contextlib
-import operator
 import os
 import re
 import shutil
@@ -24,11 +23,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 from blockbuster import blockbuster_ctx
-from langgraph.graph import END, START, StateGraph
 from langgraph_sdk import get_sync_client  # with langgraph-cli[inmem], a dev dependency
 
 import graphsaver
@@ -36,6 +34,7 @@ from graphsaver import history as history_api
 from graphsaver.errors import ConfigError
 from graphsaver.server import checkpointer
 from graphsaver.storage.sqlite import engine
+from tests.graphs import Calls, linear
 
 APP = Path(__file__).parent / "apiserver"
 SERVER_VERSION = re.compile(r"^\d{32}\.\d\.\d{16}$")  # what the server's wrapper mints
@@ -95,21 +94,10 @@ def _stored(url: str, thread_id: str) -> list[Any]:
         return list(saver.list({"configurable": {"thread_id": thread_id}}))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def server_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/checkpoints.db"
-        return
-    from tests.pgserver import fresh_database
-
-    base = request.getfixturevalue("pg_server_url")
-    with fresh_database(base, "t_api_server") as url:
-        yield url
-
-
 @pytest.mark.timeout(300)
-def test_langgraph_api_server_keeps_its_threads_in_graphsaver(server_store: str, tmp_path: Path) -> None:
-    url = server_store
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])  # memory://: the next test
+def test_langgraph_api_server_keeps_its_threads_in_graphsaver(saver_url: str, tmp_path: Path) -> None:
+    url = saver_url
     with api_server(url, tmp_path) as base:
         client = get_sync_client(url=base)
         thread = client.threads.create()["thread_id"]
@@ -242,10 +230,6 @@ async def test_every_entry_in_a_process_shares_one_saver(monkeypatch: pytest.Mon
         await first.aget_tuple(config)  # the last user closed it
 
 
-class Items(TypedDict):
-    items: Annotated[list[str], operator.add]
-
-
 async def test_async_calls_never_block_the_event_loop(
     saver_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -253,12 +237,7 @@ async def test_async_calls_never_block_the_event_loop(
     read) on its event loop; blockbuster is the tool it checks with."""
     monkeypatch.setattr(engine, "MAX_DEFERRED", 5)  # the in-memory queue runs into SQLite often
 
-    builder = StateGraph(Items)
-    builder.add_node("a", lambda s: {"items": ["a"]})
-    builder.add_node("b", lambda s: {"items": ["b"]})
-    builder.add_edge(START, "a")
-    builder.add_edge("a", "b")
-    builder.add_edge("b", END)
+    builder = linear(Calls(), "ab")
     config = {"configurable": {"thread_id": "t"}}
     saver = graphsaver.connect(saver_url, setup=False)  # opening a file or pool is not a run's work
     async with saver:
@@ -266,14 +245,14 @@ async def test_async_calls_never_block_the_event_loop(
         graph = builder.compile(checkpointer=saver)
         with blockbuster_ctx():
             for turn in range(4):
-                await graph.ainvoke({"items": [f"in-{turn}"]}, config)
+                await graph.ainvoke({"trail": [f"in-{turn}"]}, config)
             history = [t async for t in saver.alist(config)]
             oldest = await saver.aget_tuple(history[-1].config)
             assert oldest is not None and oldest.checkpoint["channel_values"] == {
-                "__start__": {"items": ["in-0"]}
+                "__start__": {"trail": ["in-0"]}
             }
             state = await graph.aget_state(config)
-            assert state.values["items"][-3:] == ["in-3", "a", "b"]
+            assert state.values["trail"][-3:] == ["in-3", "a", "b"]
             page = await history_api.athreads(saver)
             steps = await history_api.ahistory(saver, "t")
             snap = await history_api.asnapshot(saver, "t")
@@ -293,9 +272,9 @@ async def test_async_calls_never_block_the_event_loop(
     assert [t.checkpoint["id"] for t in kept] == [history[0].checkpoint["id"]]
     assert gone == []
     assert [t.thread_id for t in page.threads] == ["t"]
-    assert len(steps.entries) == 16 and snap.values["items"][-3:] == ["in-3", "a", "b"]
+    assert len(steps.entries) == 16 and snap.values["trail"][-3:] == ["in-3", "a", "b"]
     assert fork["configurable"]["thread_id"] == "f"
-    assert "items" in {change.channel for change in diff.changes}
+    assert "trail" in {change.channel for change in diff.changes}
     assert stats[0].checkpoints == 16
 
 
@@ -313,10 +292,7 @@ async def test_the_servers_own_wrapper_prunes_to_the_latest(
         monkeypatch.setenv(name, os.environ.get(name, value))
     from langgraph_api._checkpointer._adapter import CheckpointerCapabilities, _CustomCheckpointerAdapter
 
-    builder = StateGraph(Items)
-    builder.add_node("a", lambda s: {"items": ["a"]})
-    builder.add_edge(START, "a")
-    builder.add_edge("a", END)
+    builder = linear(Calls(), "a")
     async with graphsaver.connect(saver_url) as saver:
         capabilities = CheckpointerCapabilities.from_type(type(saver))
         assert capabilities.has_adelete_thread and capabilities.has_adelete_for_runs
@@ -325,7 +301,7 @@ async def test_the_servers_own_wrapper_prunes_to_the_latest(
         graph = builder.compile(checkpointer=wrapper)
         config: Any = {"configurable": {"thread_id": "t", "assistant_id": "helper"}}
         for turn in range(3):
-            await graph.ainvoke({"items": [f"in-{turn}"]}, config)
+            await graph.ainvoke({"trail": [f"in-{turn}"]}, config)
         before = [t async for t in saver.alist(config)]
         await wrapper.aprune(["t"], strategy="keep_latest")
         after = [t async for t in saver.alist(config)]
@@ -334,5 +310,5 @@ async def test_the_servers_own_wrapper_prunes_to_the_latest(
         assert after[0].metadata["assistant_id"] == "helper"  # a key the wrapper adds
         versions = [str(v) for v in after[0].checkpoint["channel_versions"].values()]
         assert versions and all(SERVER_VERSION.match(v) for v in versions)
-        result = await graph.ainvoke({"items": ["in-3"]}, config)  # the thread goes on from there
-        assert result["items"] == ["in-0", "a", "in-1", "a", "in-2", "a", "in-3", "a"]
+        result = await graph.ainvoke({"trail": ["in-3"]}, config)  # the thread goes on from there
+        assert result["trail"] == ["in-0", "a", "in-1", "a", "in-2", "a", "in-3", "a"]
