@@ -39,12 +39,17 @@ def cfg(thread_id: str) -> Any:
     return {"configurable": {"thread_id": thread_id}}
 
 
-def put_one(saver: Any, thread_id: str, value: Any, version: int = 1) -> Any:
+def checkpoint_of(value: Any, version: int = 1) -> tuple[Any, Any, Any]:
+    """A checkpoint holding `value` in channel "n", its metadata and new versions: put's arguments."""
     checkpoint = empty_checkpoint()
     checkpoint["channel_values"] = {"n": value}
     checkpoint["channel_versions"] = {"n": f"{version:032}.0"}
     metadata: Any = {"source": "input", "step": -1, "parents": {}}
-    return saver.put(cfg(thread_id), checkpoint, metadata, checkpoint["channel_versions"])
+    return checkpoint, metadata, checkpoint["channel_versions"]
+
+
+def put_one(saver: Any, thread_id: str, value: Any, version: int = 1) -> Any:
+    return saver.put(cfg(thread_id), *checkpoint_of(value, version))
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
@@ -52,6 +57,15 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
 
 
 def writes_of(saver: Any, config: Any) -> dict[str, list[Any]]:
@@ -236,14 +250,71 @@ def test_a_write_too_large_for_one_statement_keeps_its_order(pg_url: str) -> Non
         assert writes_of(saver, stored) == {"task": writes}
 
 
-async def test_async_writes_join_the_batches_too(pg_url: str) -> None:
+def database_commits(conn: psycopg.Connection[Any]) -> int:
+    """The database's committed transactions so far, as the statistics collector last heard."""
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    row = conn.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_async_writes_share_transactions_on_the_loop_without_a_thread(pg_url: str) -> None:
+    import asyncio
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        async with PostgresSaver(pg_url) as saver:
+            stored = [await saver.aput(cfg(f"t{i}"), *checkpoint_of(i)) for i in range(4)]
+            before = database_commits(conn)
+            await asyncio.gather(
+                *(saver.aput_writes(stored[i % 4], [("n", i)], f"task-{i}") for i in range(40))
+            )
+            for i in range(4):
+                assert writes_of(saver, stored[i]) == {f"task-{j}": [("n", j)] for j in range(i, 40, 4)}
+            engine: Any = saver._engine
+            assert engine._acommitter is not None and engine._acommitter.loop is asyncio.get_running_loop()
+            assert engine._committer._worker is None  # no write left the event loop's thread
+        time.sleep(1.0)  # the collector hears of a backend's commits when the backend reports them
+        assert database_commits(conn) - before < 40  # one transaction each would be 40 and more
+
+
+async def test_async_a_refused_write_fails_alone_and_the_rest_of_its_batch_commits(pg_url: str) -> None:
+    import asyncio
+
+    async with PostgresSaver(pg_url, min_size=2, max_size=4) as saver:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("ALTER TABLE graphsaver_writes ADD CONSTRAINT small CHECK (idx < 5)")
+        stored = await saver.aput(cfg("t"), *checkpoint_of(1))
+        lock_holder = await saver.aput(cfg("lock-holder"), *checkpoint_of(0))
+        committer: Any = saver._engine._loop_committer()
+        with psycopg.connect(pg_url) as blocker:
+            blocker.execute("LOCK TABLE graphsaver_writes IN SHARE MODE")
+            first = asyncio.ensure_future(saver.aput_writes(lock_holder, [("a", 1)], "first"))
+            await until(lambda: committer._task is not None and not committer._queue, "the first batch")
+            bad = asyncio.ensure_future(
+                saver.aput_writes(stored, [(f"ch{i}", i) for i in range(7)], "task-b")
+            )
+            good = asyncio.ensure_future(saver.aput_writes(stored, [("c", 3)], "task-c"))
+            await until(lambda: len(committer._queue) == 2, "both writes to queue")
+            blocker.commit()
+            outcomes = await asyncio.gather(first, bad, good, return_exceptions=True)
+        assert outcomes[0] is None and outcomes[2] is None
+        assert isinstance(outcomes[1], IntegrityError) and "refused a write" in str(outcomes[1])
+        assert writes_of(saver, stored) == {"task-c": [("c", 3)]}
+
+
+async def test_async_exit_commits_what_is_queued(pg_url: str) -> None:
     import asyncio
 
     async with PostgresSaver(pg_url) as saver:
-        stored = [put_one(saver, f"t{i}", i) for i in range(4)]
-        await asyncio.gather(*(saver.aput_writes(stored[i % 4], [("n", i)], f"task-{i}") for i in range(40)))
-        for i in range(4):
-            assert writes_of(saver, stored[i]) == {f"task-{j}": [("n", j)] for j in range(i, 40, 4)}
+        stored = await saver.aput(cfg("t"), *checkpoint_of(1))
+        writes = [
+            asyncio.ensure_future(saver.aput_writes(stored, [("n", k)], f"task-{k}")) for k in range(50)
+        ]
+        await asyncio.sleep(0)  # each has queued; none has been committed yet
+    assert all(w.done() and w.exception() is None for w in writes)
+    with PostgresSaver(pg_url) as again:
+        assert len(writes_of(again, stored)) == 50
 
 
 def test_closing_commits_what_is_queued(pg_url: str) -> None:
@@ -496,6 +567,90 @@ def test_a_failed_batch_is_retried_write_by_write_only_when_a_statement_was_refu
             assert batches == [["first"], ["bad", "good"]]
     finally:
         committer.close()
+
+
+@pytest.mark.parametrize("refused", [True, False])
+async def test_on_the_loop_a_failed_batch_is_retried_write_by_write_only_when_refused(refused: bool) -> None:
+    import asyncio
+
+    from graphsaver.storage.groupcommit import LoopCommitter
+
+    release = asyncio.Event()
+    batches: list[list[str]] = []
+
+    async def run_batch(statements: list[Any]) -> None:
+        batches.append([st.sql for st in statements])
+        if statements[0].sql == "first":
+            await release.wait()
+            return
+        if any(st.sql == "bad" for st in statements) or not refused:
+            raise RuntimeError("boom")
+
+    committer = LoopCommitter(run_batch, lambda exc: refused, "test")
+    first = asyncio.ensure_future(committer.submit([Apply("first")]))
+    await until(lambda: len(batches) == 1, "the first batch to start")
+    bad = asyncio.ensure_future(committer.submit([Apply("bad")]))
+    good = asyncio.ensure_future(committer.submit([Apply("good")]))
+    await asyncio.sleep(0)
+    release.set()
+    outcomes = await asyncio.gather(first, bad, good, return_exceptions=True)
+    assert outcomes[0] is None and isinstance(outcomes[1], RuntimeError)
+    if refused:
+        assert outcomes[2] is None
+        assert batches == [["first"], ["bad", "good"], ["bad"], ["good"]]
+    else:
+        assert isinstance(outcomes[2], RuntimeError)
+        assert batches == [["first"], ["bad", "good"]]
+    await committer.aclose()
+    with pytest.raises(graphsaver.StorageError, match="closed"):
+        await committer.submit([Apply("late")])
+
+
+async def test_on_the_loop_a_cancelled_caller_s_queued_write_is_dropped_and_an_in_flight_one_kept() -> None:
+    import asyncio
+
+    from graphsaver.storage.groupcommit import LoopCommitter
+
+    release = asyncio.Event()
+    committed: list[str] = []
+
+    async def run_batch(statements: list[Any]) -> None:
+        await release.wait()
+        committed.extend(st.sql for st in statements)
+
+    committer = LoopCommitter(run_batch, lambda exc: False, "test")
+    in_flight = asyncio.ensure_future(committer.submit([Apply("in flight")]))
+    await until(lambda: committer._task is not None and not committer._queue, "the first batch")
+    queued = asyncio.ensure_future(committer.submit([Apply("queued")]))
+    kept = asyncio.ensure_future(committer.submit([Apply("kept")]))
+    await asyncio.sleep(0)
+    in_flight.cancel()
+    queued.cancel()
+    release.set()
+    await kept
+    assert committed == ["in flight", "kept"]  # a batch in flight cannot be taken back
+    assert in_flight.cancelled() and queued.cancelled()
+
+
+async def test_on_the_loop_a_cancelled_committer_fails_its_writes_instead_of_leaving_them_waiting() -> None:
+    import asyncio
+
+    from graphsaver.storage.groupcommit import LoopCommitter
+
+    async def run_batch(statements: list[Any]) -> None:
+        await asyncio.Event().wait()  # never commits
+
+    committer = LoopCommitter(run_batch, lambda exc: False, "test")
+    in_flight = asyncio.ensure_future(committer.submit([Apply("in flight")]))
+    await until(lambda: committer._task is not None and not committer._queue, "the first batch")
+    queued = asyncio.ensure_future(committer.submit([Apply("queued")]))
+    await asyncio.sleep(0)
+    task = committer._task
+    assert task is not None
+    task.cancel()  # as asyncio.run does to every task it leaves behind
+    outcomes = await asyncio.gather(in_flight, queued, return_exceptions=True)
+    assert [type(o) for o in outcomes] == [asyncio.CancelledError, asyncio.CancelledError]
+    assert committer._task is None and not committer._queue
 
 
 def test_a_forked_child_commits_even_if_the_parent_held_the_turn() -> None:

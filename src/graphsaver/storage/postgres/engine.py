@@ -33,8 +33,9 @@ import itertools
 import re
 import select
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
+from functools import partial
 from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -47,7 +48,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTi
 from graphsaver import urls
 from graphsaver.core.latest import LatestCache
 from graphsaver.errors import ConfigError, GraphsaverError, IntegrityError, InvalidURLError, StorageError
-from graphsaver.storage.groupcommit import GroupCommitter
+from graphsaver.storage.groupcommit import GroupCommitter, LoopCommitter
 from graphsaver.storage.migrations import ADVISORY_LOCK_ID
 from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import (
@@ -97,7 +98,14 @@ def _prepare(statement: Fetch | Execute | Any) -> bool | None:
     return False if isinstance(statement, Fetch) and statement.custom_plan else None
 
 
+class RawApply(Apply):
+    """An `Apply` whose SQL carries PostgreSQL's own placeholders ($1, $2...): see `one_statement`."""
+
+
 def _run_statement(conn: Connection, pipeline: psycopg.Pipeline | None, statement: Statement) -> Any:
+    if isinstance(statement, RawApply):
+        psycopg.RawCursor(conn).execute(statement.sql, statement.params)
+        return None
     if isinstance(statement, ExecuteMany):
         conn.cursor().executemany(statement.sql, statement.params)
         return None
@@ -114,6 +122,9 @@ def _run_statement(conn: Connection, pipeline: psycopg.Pipeline | None, statemen
 async def _arun_statement(
     conn: AsyncConnection, pipeline: psycopg.AsyncPipeline | None, statement: Statement
 ) -> Any:
+    if isinstance(statement, RawApply):
+        await psycopg.AsyncRawCursor(conn).execute(statement.sql, statement.params)
+        return None
     if isinstance(statement, ExecuteMany):
         await conn.cursor().executemany(statement.sql, statement.params)
         return None
@@ -184,6 +195,22 @@ def one_statement(merged: list[ExecuteMany]) -> tuple[str, list[Any]] | None:
     numbered[0::2] = pieces
     numbered[1::2] = _dollars(len(params))
     return "".join(numbered), params
+
+
+def _batch_operation(statements: list[Statement]) -> tuple[Operation[None], bool]:
+    """A batch of blind writes as one operation, and whether it needs a transaction of its own.
+
+    Inserts only: one statement (`one_statement`), a transaction by itself in autocommit; else
+    a multi-row insert per statement text in a pipelined transaction. Anything else (a delete
+    among them): the statements as they came, in a pipelined transaction.
+    """
+    merged = merge_inserts(statements)
+    if merged is None:
+        return replay(statements), True
+    single = one_statement(merged)
+    if single is not None:
+        return replay([RawApply(*single)]), False
+    return replay([Apply(sql, params) for st in merged for sql, params in as_multi_row(st)]), True
 
 
 def _refused(exc: BaseException) -> bool:
@@ -390,7 +417,9 @@ class PostgresEngine:
         self._home_loop: asyncio.AbstractEventLoop | None = None  # where the user's async objects live
         self._bound_loop: asyncio.AbstractEventLoop | None = None  # where the saver was entered
         self._closed = False
-        # blind writes (put, put_writes) share transactions; it needs a sync way to the database
+        # blind writes (put, put_writes) share transactions: on the async connections' loop, in
+        # a task there; elsewhere on a worker thread, which needs a sync way to the database
+        self._acommitter: LoopCommitter | None = None
         self._committer = (
             GroupCommitter(self._run_batch, _refused, self.where)
             if self._aconn is None and self._user_apool is None
@@ -436,21 +465,16 @@ class PostgresEngine:
         raise error
 
     def _run_batch(self, statements: list[Statement]) -> None:
-        if not statements:  # a write with nothing to store (delete_for_runs of no run)
-            return
-        merged = merge_inserts(statements)
-        single = one_statement(merged) if merged is not None else None  # built before a checkout
-        with self._connection() as conn:
-            if single is not None:
-                if _owns_transaction(conn):  # in autocommit, a statement is a transaction of its own
-                    psycopg.RawCursor(conn).execute(*single)
-                else:  # the user's connection: a transaction, or a savepoint in the user's own
-                    with conn.transaction():
-                        psycopg.RawCursor(conn).execute(*single)
-                return
-            if merged is not None:  # a statement per table, not per write: fewer waits on the socket
-                statements = [Apply(sql, params) for st in merged for sql, params in as_multi_row(st)]
-            _run_op(conn, replay(statements), True)
+        if statements:  # a write with nothing to store (delete_for_runs of no run) needs no connection
+            op, write = _batch_operation(statements)  # built before a checkout
+            with self._connection() as conn:
+                _run_op(conn, op, write)
+
+    async def _arun_batch(self, statements: list[Statement]) -> None:
+        if statements:
+            op, write = _batch_operation(statements)
+            async with self._aconnection() as conn:
+                await _arun_op(conn, op, write)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """The event loop the saver was entered on (`async with`): async calls on it use an
@@ -466,18 +490,22 @@ class PostgresEngine:
     async def arun(self, op: Operation[T], *, write: bool) -> T:
         """Run an operation in one transaction on a pooled connection of the running loop.
 
-        A blind write joins the group commit instead (storage/groupcommit.py).
+        A blind write joins the group commit instead: the loop's own (`LoopCommitter`) where
+        the loop has a pool or connection, else the worker thread's (storage/groupcommit.py).
         """
         try:
-            if write and self._committer is not None:
+            on_loop = self._serves_loop(asyncio.get_running_loop())
+            if write:
                 prepared = prepare(op)
                 if isinstance(prepared, Blind):
-                    await asyncio.wrap_future(self._committer.submit(prepared.statements))
+                    if on_loop:
+                        await self._loop_committer().submit(prepared.statements)
+                    else:
+                        assert self._committer is not None  # only the user's async objects have none
+                        await asyncio.wrap_future(self._committer.submit(prepared.statements))
                     return prepared.value  # type: ignore[no-any-return]
                 op = prepared
-            if self._conninfo is None and self._aconn is None and self._user_apool is None:
-                return await asyncio.to_thread(self.run, op, write=write)
-            if self._conninfo is not None and asyncio.get_running_loop() is not self._bound_loop:
+            if not on_loop:
                 return await asyncio.to_thread(self.run, op, write=write)
             async with self._aconnection() as conn:
                 return await _arun_op(conn, op, write)
@@ -489,6 +517,21 @@ class PostgresEngine:
         finally:
             op.close()
         raise error
+
+    def _serves_loop(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether async calls on this loop use an async connection (else the sync pool, in a
+        worker thread): the user's async connection or pool, or the loop the saver was entered on."""
+        if self._conninfo is None:
+            return self._aconn is not None or self._user_apool is not None
+        return loop is self._bound_loop
+
+    def _loop_committer(self) -> LoopCommitter:
+        committer = self._acommitter
+        if committer is None or committer.loop is not asyncio.get_running_loop():
+            with self._lock:
+                self._ensure_open()
+                committer = self._acommitter = LoopCommitter(self._arun_batch, _refused, self.where)
+        return committer
 
     def _run_on_home_loop(self, op: Operation[T], write: bool) -> T:
         """A sync call on a saver built on the user's async connection or pool."""
@@ -644,11 +687,12 @@ class PostgresEngine:
     # --- closing -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the pools this engine opened (never the user's own connection or pool)."""
+        """Commit what is queued, and close the pools this engine opened (never the user's own
+        connection or pool)."""
         if self._committer is not None:
             self._committer.close()
-        for loop, task in self._take_async_pools():
-            _close_pool_elsewhere(loop, task)
+        for loop, closing in self._take_loop_resources():
+            _close_elsewhere(loop, closing)
         pool = self._take_sync_pool()
         if pool is not None:
             pool.close()
@@ -657,21 +701,36 @@ class PostgresEngine:
         if self._committer is not None:
             await asyncio.to_thread(self._committer.close)
         current = asyncio.get_running_loop()
-        for loop, task in self._take_async_pools():
+        for loop, closing in self._take_loop_resources():
             if loop is current:
-                await _close_pool_task(task)
+                await closing()
             else:
-                await asyncio.to_thread(_close_pool_elsewhere, loop, task)
+                await asyncio.to_thread(_close_elsewhere, loop, closing)
         pool = self._take_sync_pool()
         if pool is not None:
             await asyncio.to_thread(pool.close)
 
-    def _take_async_pools(self) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool]]]:
+    def _take_loop_resources(
+        self,
+    ) -> list[tuple[asyncio.AbstractEventLoop, Callable[[], Coroutine[Any, Any, None]]]]:
+        """What lives on an event loop (its async pool, its committer), each loop's to close there."""
         with self._lock:
             self._closed = True
-            taken = list(self._apools.items())
+            pools = dict(self._apools)
             self._apools.clear()
-        return taken
+            committer, self._acommitter = self._acommitter, None
+        loops = list(pools)
+        if committer is not None and committer.loop not in pools:
+            loops.append(committer.loop)
+        return [
+            (
+                loop,
+                partial(
+                    _close_loop, committer if committer and committer.loop is loop else None, pools.get(loop)
+                ),
+            )
+            for loop in loops
+        ]
 
     def _take_sync_pool(self) -> ConnectionPool | None:
         with self._lock:
@@ -680,14 +739,22 @@ class PostgresEngine:
         return pool
 
 
-async def _close_pool_task(task: asyncio.Task[AsyncConnectionPool]) -> None:
+async def _close_loop(
+    committer: LoopCommitter | None, pool_task: asyncio.Task[AsyncConnectionPool] | None
+) -> None:
+    """Commit what the loop's committer holds, then close the loop's pool."""
     with suppress(Exception, asyncio.CancelledError):
-        pool = await task
-        await pool.close()
+        if committer is not None:
+            await committer.aclose()
+        if pool_task is not None:
+            pool = await pool_task
+            await pool.close()
 
 
-def _close_pool_elsewhere(loop: asyncio.AbstractEventLoop, task: asyncio.Task[AsyncConnectionPool]) -> None:
-    """Close an async pool from outside its loop: on the loop's thread if it still runs."""
+def _close_elsewhere(
+    loop: asyncio.AbstractEventLoop, closing: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
+    """Close what lives on an event loop from outside it: on the loop's thread if it still runs."""
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
@@ -695,7 +762,7 @@ def _close_pool_elsewhere(loop: asyncio.AbstractEventLoop, task: asyncio.Task[As
     if loop.is_closed() or not loop.is_running():
         return  # nothing can run its close any more; the connections close when collected
     if running is loop:
-        loop.create_task(_close_pool_task(task))
+        loop.create_task(closing())
         return
     with suppress(Exception):
-        asyncio.run_coroutine_threadsafe(_close_pool_task(task), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(closing(), loop).result(timeout=10)
