@@ -1,7 +1,7 @@
 """`python -m benchmarks.run`: graphsaver against the upstream savers, written to docs/benchmarks.md.
 
-    python -m benchmarks.run                      # everything (about 12 minutes on 2 cores)
-    python -m benchmarks.run --graph-rounds 2     # the same with two graph rounds (about 8 minutes)
+    python -m benchmarks.run                      # everything (about 20 minutes on 2 cores)
+    python -m benchmarks.run --graph-rounds 2     # the same with two graph rounds (about 9 minutes)
     python -m benchmarks.run --quick              # smaller workloads, under about 3 minutes
     python -m benchmarks.run --only micro,storage
     python -m benchmarks.run --pg-url postgresql://postgres@127.0.0.1:5432/postgres
