@@ -8,6 +8,7 @@ A `put` or `put_writes` that arrives while another write is in flight joins the 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -60,8 +61,6 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    import asyncio
-
     deadline = time.monotonic() + 10
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -260,8 +259,6 @@ def database_commits(conn: psycopg.Connection[Any]) -> int:
 
 
 async def test_async_writes_share_transactions_on_the_loop_without_a_thread(pg_url: str) -> None:
-    import asyncio
-
     with psycopg.connect(pg_url, autocommit=True) as conn:
         async with PostgresSaver(pg_url) as saver:
             stored = [await saver.aput(cfg(f"t{i}"), *checkpoint_of(i)) for i in range(4)]
@@ -279,8 +276,6 @@ async def test_async_writes_share_transactions_on_the_loop_without_a_thread(pg_u
 
 
 async def test_async_a_refused_write_fails_alone_and_the_rest_of_its_batch_commits(pg_url: str) -> None:
-    import asyncio
-
     async with PostgresSaver(pg_url, min_size=2, max_size=4) as saver:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("ALTER TABLE graphsaver_writes ADD CONSTRAINT small CHECK (idx < 5)")
@@ -304,8 +299,6 @@ async def test_async_a_refused_write_fails_alone_and_the_rest_of_its_batch_commi
 
 
 async def test_async_exit_commits_what_is_queued(pg_url: str) -> None:
-    import asyncio
-
     async with PostgresSaver(pg_url) as saver:
         stored = await saver.aput(cfg("t"), *checkpoint_of(1))
         writes = [
@@ -448,8 +441,6 @@ def test_sqlite_one_batch_keeps_each_writes_outcome(tmp_path: Any) -> None:
 
 
 async def test_sqlite_async_writes_join_the_batches_too(tmp_path: Any) -> None:
-    import asyncio
-
     async with SqliteSaver(tmp_path / "g.db") as saver:
         stored = [put_one(saver, f"t{i}", i) for i in range(4)]
         commits = counting_commits(saver)
@@ -571,8 +562,6 @@ def test_a_failed_batch_is_retried_write_by_write_only_when_a_statement_was_refu
 
 @pytest.mark.parametrize("refused", [True, False])
 async def test_on_the_loop_a_failed_batch_is_retried_write_by_write_only_when_refused(refused: bool) -> None:
-    import asyncio
-
     from graphsaver.storage.groupcommit import LoopCommitter
 
     release = asyncio.Event()
@@ -607,8 +596,6 @@ async def test_on_the_loop_a_failed_batch_is_retried_write_by_write_only_when_re
 
 
 async def test_on_the_loop_a_cancelled_caller_s_queued_write_is_dropped_and_an_in_flight_one_kept() -> None:
-    import asyncio
-
     from graphsaver.storage.groupcommit import LoopCommitter
 
     release = asyncio.Event()
@@ -633,8 +620,6 @@ async def test_on_the_loop_a_cancelled_caller_s_queued_write_is_dropped_and_an_i
 
 
 async def test_on_the_loop_a_cancelled_committer_fails_its_writes_instead_of_leaving_them_waiting() -> None:
-    import asyncio
-
     from graphsaver.storage.groupcommit import LoopCommitter
 
     async def run_batch(statements: list[Any]) -> None:

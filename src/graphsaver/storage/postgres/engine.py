@@ -716,21 +716,15 @@ class PostgresEngine:
         """What lives on an event loop (its async pool, its committer), each loop's to close there."""
         with self._lock:
             self._closed = True
-            pools = dict(self._apools)
-            self._apools.clear()
+            pools, self._apools = self._apools, {}
             committer, self._acommitter = self._acommitter, None
-        loops = list(pools)
-        if committer is not None and committer.loop not in pools:
-            loops.append(committer.loop)
-        return [
-            (
-                loop,
-                partial(
-                    _close_loop, committer if committer and committer.loop is loop else None, pools.get(loop)
-                ),
-            )
-            for loop in loops
+        held: dict[
+            asyncio.AbstractEventLoop, tuple[LoopCommitter | None, asyncio.Task[AsyncConnectionPool] | None]
         ]
+        held = {loop: (None, task) for loop, task in pools.items()}
+        if committer is not None:
+            held[committer.loop] = (committer, pools.get(committer.loop))
+        return [(loop, partial(_close_loop, *resources)) for loop, resources in held.items()]
 
     def _take_sync_pool(self) -> ConnectionPool | None:
         with self._lock:
