@@ -32,6 +32,11 @@ class Sizes:
     scale_checkpoints_per_thread: int = 100
     scale_factor: int = 100
     rt_turns: int = 5
+    # PostgreSQL over a network: the relay's delay each way, and a shorter graph (upstream's
+    # savers pay the round trip 3 to 4 times a superstep)
+    network_delay_ms: float = 0.5
+    network_turns: int = 10
+    network_rounds: int = 5
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -44,6 +49,8 @@ class Sizes:
             storage_steps=(50, 100, 200),
             scale_factor=5,
             rt_turns=3,
+            network_turns=3,
+            network_rounds=2,
         )
 
 

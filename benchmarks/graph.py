@@ -220,10 +220,18 @@ FLOORS = {"floor": ReferenceSaver, "floor-encode": EncodingReferenceSaver}
 
 
 def timed_runs(
-    contestants: list[Any], stores: Any, *, mode: str, threads: int, turns: int, rounds: int
+    contestants: list[Any],
+    stores: Any,
+    *,
+    mode: str,
+    threads: int,
+    turns: int,
+    rounds: int,
+    floors: bool = True,
 ) -> Any:
     """Seconds per run, round-robin, of the graph with no checkpointer, with the floors
-    (`ReferenceSaver`, `EncodingReferenceSaver`) and with each contestant.
+    (`ReferenceSaver`, `EncodingReferenceSaver`) and with each contestant (only the
+    contestants when `floors` is False).
 
     Each run gets a fresh, empty store; opening it and setting up the schema are not timed.
     """
@@ -261,7 +269,7 @@ def timed_runs(
         log(f"graph {mode}: {name}: {seconds:.2f} s")
         return seconds
 
-    return round_robin(["none", *FLOORS, *by_name], rounds, run_one)
+    return round_robin([*(["none", *FLOORS] if floors else []), *by_name], rounds, run_one)
 
 
 def count_postgres(contestant: Any, stores: Any, *, mode: str, threads: int, turns: int) -> dict[str, float]:

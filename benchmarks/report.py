@@ -89,6 +89,20 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
                     _verdict(t.ratio(pool, one), 0.999) if judged else "-",
                 ]
             )
+    for mode, network in results.get("network", {}).items():
+        t = Timings(network["samples"])
+        pool, one = "graphsaver-postgres-pool", "graphsaver-postgres"
+        if pool in t.samples and one in t.samples:
+            judged = mode in POOL_TARGET_MODES
+            rows.append(
+                [
+                    f"{mode} graph over a network ({2 * network['delay_ms']:g} ms round trip),"
+                    " postgres: pool / one connection",
+                    _with_spread(t, pool, one),
+                    "< 1" if judged else "(reported, not a target)",
+                    _verdict(t.ratio(pool, one), 0.999) if judged else "-",
+                ]
+            )
     for name, s in results.get("storage", {}).items():
         if not name.startswith("graphsaver-") or "bytes" not in s:
             continue
@@ -174,6 +188,25 @@ def graph_rows(graph: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def network_rows(network: dict[str, Any]) -> list[list[str]]:
+    t = Timings(network["samples"])
+    rows = []
+    for name in network["samples"]:
+        med = t.median(name)
+        ref = _reference(name) if name.startswith("graphsaver-") else None
+        one = name.removesuffix("-pool") if name.endswith("-pool") else None
+        rows.append(
+            [
+                name,
+                f"{med:.2f}",
+                f"{network['supersteps'] / med:,.0f}",
+                _with_spread(t, name, ref) if ref and ref in t.samples else "",
+                _with_spread(t, name, one) if one and one in t.samples else "",
+            ]
+        )
+    return rows
+
+
 def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
     meta = results["meta"]
     out = [
@@ -241,6 +274,31 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
         ]
     if "graph" in images:
         out += [f"![graph workload wall time]({images['graph']})", ""]
+
+    for mode, network in results.get("network", {}).items():
+        rounds = len(next(iter(network["samples"].values())))
+        out += [f"## PostgreSQL over a network, {mode} graph", ""]
+        if mode != next(iter(results["network"])):
+            out += ["The same, with `invoke` on 8 OS threads.", ""]
+        else:
+            out += [
+                f"The graph workload ({network['threads']} threads x {network['turns']} turns, "
+                f"{network['supersteps']:,} supersteps per run, {rounds} rounds) with every byte between the savers "
+                f"and the server delayed by {network['delay_ms']:g} ms each way, a {2 * network['delay_ms']:g} ms "
+                "round trip, as between an application and a database on another machine "
+                "(`benchmarks/netdelay.py`, a relay in a process of its own). On one machine a round trip costs "
+                "next to nothing and the event loop's own Python is what a run waits for; across a network, "
+                "round trips are, and a pool lets one conversation's read go ahead while another's commit is "
+                "on its way.",
+                "",
+            ]
+        out += [
+            _table(
+                ["contestant", "wall s", "supersteps/s", "x upstream, same variant", "x one connection"],
+                network_rows(network),
+            ),
+            "",
+        ]
 
     counts = results.get("postgres_counts", {})
     if counts:

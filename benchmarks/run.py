@@ -1,6 +1,6 @@
 """`python -m benchmarks.run`: graphsaver against the upstream savers, written to docs/benchmarks.md.
 
-    python -m benchmarks.run                      # everything (about 20 minutes on 2 cores)
+    python -m benchmarks.run                      # everything (about 25 minutes on 2 cores)
     python -m benchmarks.run --graph-rounds 2     # the same with two graph rounds (about 9 minutes)
     python -m benchmarks.run --quick              # smaller workloads, under about 3 minutes
     python -m benchmarks.run --only micro,storage
@@ -25,12 +25,12 @@ import time
 from importlib import metadata
 from typing import Any
 
-from benchmarks import graph, micro, report, scale, storage
+from benchmarks import graph, micro, netdelay, report, scale, storage
 from benchmarks.common import DEFAULT_PG_URL, Sizes, Stores, graphsaver_postgres_missing, log, pg_available
 from benchmarks.roundtrips import relayable
 from benchmarks.savers import Contestant, contestants
 
-WORKLOADS = ("graph", "micro", "storage", "scale")
+WORKLOADS = ("graph", "network", "micro", "storage", "scale")
 PACKAGES = (
     "graphsaver",
     "langgraph",
@@ -156,6 +156,13 @@ def run(only: set[str], sizes: Sizes, pg_url: str, quick: bool) -> dict[str, Any
                     notes.append(
                         "PostgreSQL round trips not counted: the relay needs a TCP URL, not a socket."
                     )
+        if "network" in only and per_backend["postgres"]:
+            if relayable(pg_url):
+                results["network"] = _network(per_backend["postgres"], pg_url, sizes)
+            else:
+                notes.append(
+                    "PostgreSQL over a network not measured: the relay needs a TCP URL, not a socket."
+                )
         if "scale" in only:
             results["scale"] = {}
             for b, cs in plain.items():
@@ -173,6 +180,35 @@ def run(only: set[str], sizes: Sizes, pg_url: str, quick: bool) -> dict[str, Any
     finally:
         stores.close()
     results["meta"]["seconds"] = time.perf_counter() - started
+    return results
+
+
+def _network(cs: list[Contestant], pg_url: str, sizes: Sizes) -> dict[str, Any]:
+    """The graph workload on PostgreSQL through a relay that delays every byte each way."""
+    timed = [c for c in cs if c.variant != "pipeline"]
+    results: dict[str, Any] = {}
+    with netdelay.delayed(pg_url, delay_ms=sizes.network_delay_ms) as relayed:
+        stores = Stores(relayed)
+        try:
+            for mode in ("async", "sync"):
+                t = graph.timed_runs(
+                    timed,
+                    stores,
+                    mode=mode,
+                    threads=sizes.graph_threads,
+                    turns=sizes.network_turns,
+                    rounds=sizes.network_rounds,
+                    floors=False,
+                )
+                results[mode] = {
+                    "samples": t.to_json(),
+                    "threads": sizes.graph_threads,
+                    "turns": sizes.network_turns,
+                    "supersteps": sizes.graph_threads * sizes.network_turns * graph.SUPERSTEPS_PER_TURN,
+                    "delay_ms": sizes.network_delay_ms,
+                }
+        finally:
+            stores.close()
     return results
 
 
@@ -205,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", help="also write the raw results (every sample) to this file")
     parser.add_argument(
-        "--graph-rounds", type=int, help="rounds of the graph workload (default: 5, quick: 2)"
+        "--graph-rounds", type=int, help="rounds of the graph workload (default: 9, quick: 2)"
     )
     args = parser.parse_args(argv)
     only = {w.strip() for w in args.only.split(",") if w.strip()}
