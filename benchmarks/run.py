@@ -130,24 +130,7 @@ def run(only: set[str], sizes: Sizes, pg_url: str, quick: bool) -> dict[str, Any
                 [c for cs in plain.values() for c in cs], stores, steps=sizes.storage_steps
             )
         if "graph" in only:
-            results["graph"] = {}
-            # Upstream's pipeline mode is no target: it is counted below, not timed.
-            timed = [c for c in everyone if c.variant != "pipeline"]
-            for mode in ("async", "sync"):
-                t = graph.timed_runs(
-                    timed,
-                    stores,
-                    mode=mode,
-                    threads=sizes.graph_threads,
-                    turns=sizes.graph_turns,
-                    rounds=sizes.graph_rounds,
-                )
-                results["graph"][mode] = {
-                    "samples": t.to_json(),
-                    "threads": sizes.graph_threads,
-                    "turns": sizes.graph_turns,
-                    "supersteps": sizes.graph_threads * sizes.graph_turns * graph.SUPERSTEPS_PER_TURN,
-                }
+            results["graph"] = _graph_runs(everyone, stores, sizes, sizes.graph_turns, sizes.graph_rounds)
             if per_backend["postgres"]:
                 if relayable(pg_url):
                     counted = plain["postgres"] if quick else per_backend["postgres"]
@@ -183,32 +166,36 @@ def run(only: set[str], sizes: Sizes, pg_url: str, quick: bool) -> dict[str, Any
     return results
 
 
+def _graph_runs(
+    cs: list[Contestant], stores: Stores, sizes: Sizes, turns: int, rounds: int, *, floors: bool = True
+) -> dict[str, Any]:
+    """The graph workload, async then sync: every round's seconds per contestant."""
+    # Upstream's pipeline mode is no target: it is counted (`_postgres_counts`), not timed.
+    timed = [c for c in cs if c.variant != "pipeline"]
+    results = {}
+    for mode in ("async", "sync"):
+        t = graph.timed_runs(
+            timed, stores, mode=mode, threads=sizes.graph_threads, turns=turns, rounds=rounds, floors=floors
+        )
+        results[mode] = {
+            "samples": t.to_json(),
+            "threads": sizes.graph_threads,
+            "turns": turns,
+            "supersteps": sizes.graph_threads * turns * graph.SUPERSTEPS_PER_TURN,
+        }
+    return results
+
+
 def _network(cs: list[Contestant], pg_url: str, sizes: Sizes) -> dict[str, Any]:
     """The graph workload on PostgreSQL through a relay that delays every byte each way."""
-    timed = [c for c in cs if c.variant != "pipeline"]
-    results: dict[str, Any] = {}
     with netdelay.delayed(pg_url, delay_ms=sizes.network_delay_ms) as relayed:
         stores = Stores(relayed)
         try:
-            for mode in ("async", "sync"):
-                t = graph.timed_runs(
-                    timed,
-                    stores,
-                    mode=mode,
-                    threads=sizes.graph_threads,
-                    turns=sizes.network_turns,
-                    rounds=sizes.network_rounds,
-                    floors=False,
-                )
-                results[mode] = {
-                    "samples": t.to_json(),
-                    "threads": sizes.graph_threads,
-                    "turns": sizes.network_turns,
-                    "supersteps": sizes.graph_threads * sizes.network_turns * graph.SUPERSTEPS_PER_TURN,
-                    "delay_ms": sizes.network_delay_ms,
-                }
+            results = _graph_runs(cs, stores, sizes, sizes.network_turns, sizes.network_rounds, floors=False)
         finally:
             stores.close()
+    for run in results.values():
+        run["delay_ms"] = sizes.network_delay_ms
     return results
 
 
