@@ -5,8 +5,9 @@ so a change that saves 10% of the saver's time moves the graph's wall time by le
 run-to-run noise. This tool records every `put`, `put_writes` and `get_tuple` LangGraph makes
 in that workload (8 threads x 50 turns, sync), then replays the same calls, in the same order,
 on a fresh in-memory saver of each contestant, and reports the best of several replays per call
-kind. `floor-encode` (benchmarks/graph.py) is the encoding alone, which no correct saver skips. It is a tool for performance work, not one of issue 8's targets (those are measured with
-LangGraph in the loop, `benchmarks.run`).
+kind. `floor-encode` (benchmarks/graph.py) is the encoding alone, which no correct saver
+skips. It is a tool for performance work, not one of issue 8's targets (those are measured
+with LangGraph in the loop, `benchmarks.run`).
 
     python -m benchmarks.replay [--threads 8] [--turns 50] [--repeats 7]
 

@@ -56,6 +56,22 @@ def _reference(name: str) -> str:
 # --- the targets table ----------------------------------------------------------------------------
 
 
+def _pool_row(t: Timings, mode: str, label: str) -> list[list[str]]:
+    """graphsaver's PostgreSQL pool against its one connection (a target in POOL_TARGET_MODES)."""
+    pool, one = "graphsaver-postgres-pool", "graphsaver-postgres"
+    if pool not in t.samples or one not in t.samples:
+        return []
+    judged = mode in POOL_TARGET_MODES
+    return [
+        [
+            label,
+            _with_spread(t, pool, one),
+            "< 1" if judged else "(reported, not a target)",
+            _verdict(t.ratio(pool, one), 0.999) if judged else "-",
+        ]
+    ]
+
+
 def targets(results: dict[str, Any]) -> list[list[str]]:
     rows: list[list[str]] = []
     for mode in ("async", "sync"):
@@ -78,31 +94,10 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
                         _verdict(r, limit),
                     ]
                 )
-        if "graphsaver-postgres-pool" in t.samples and "graphsaver-postgres" in t.samples:
-            pool, one = "graphsaver-postgres-pool", "graphsaver-postgres"
-            judged = mode in POOL_TARGET_MODES
-            rows.append(
-                [
-                    f"{mode} graph, postgres: pool / one connection",
-                    _with_spread(t, pool, one),
-                    "< 1" if judged else "(reported, not a target)",
-                    _verdict(t.ratio(pool, one), 0.999) if judged else "-",
-                ]
-            )
+        rows += _pool_row(t, mode, f"{mode} graph, postgres: pool / one connection")
     for mode, network in results.get("network", {}).items():
-        t = Timings(network["samples"])
-        pool, one = "graphsaver-postgres-pool", "graphsaver-postgres"
-        if pool in t.samples and one in t.samples:
-            judged = mode in POOL_TARGET_MODES
-            rows.append(
-                [
-                    f"{mode} graph over a network ({2 * network['delay_ms']:g} ms round trip),"
-                    " postgres: pool / one connection",
-                    _with_spread(t, pool, one),
-                    "< 1" if judged else "(reported, not a target)",
-                    _verdict(t.ratio(pool, one), 0.999) if judged else "-",
-                ]
-            )
+        label = f"{mode} graph over a network ({2 * network['delay_ms']:g} ms round trip), postgres: pool / one connection"
+        rows += _pool_row(Timings(network["samples"]), mode, label)
     for name, s in results.get("storage", {}).items():
         if not name.startswith("graphsaver-") or "bytes" not in s:
             continue
