@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+if sys.version_info < (3, 11):  # langgraph-cli[inmem] installs the server only there
+    pytest.skip("LangGraph's API server (langgraph-api) needs Python 3.11 or newer", allow_module_level=True)
+
 from blockbuster import blockbuster_ctx
 from langgraph_sdk import get_sync_client  # with langgraph-cli[inmem], a dev dependency
 

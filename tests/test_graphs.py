@@ -191,6 +191,7 @@ def test_each_durability_mode_reads_back_as_langgraphs_own_saver_reads_it(
 # --- interrupts ----------------------------------------------------------------------------------
 
 
+@pytest.mark.interrupts
 def test_interrupt_then_resume_with_command(saver_url: str, drive: Driver) -> None:
     calls = Calls()
     with drive.open(saver_url) as saver:
@@ -218,6 +219,7 @@ def test_interrupt_then_resume_with_command(saver_url: str, drive: Driver) -> No
 # --- subgraphs -----------------------------------------------------------------------------------
 
 
+@pytest.mark.interrupts
 def test_subgraph_checkpoints_live_in_their_namespace(saver_url: str, drive: Driver) -> None:
     calls = Calls()
     with drive.open(saver_url) as saver:
@@ -380,6 +382,7 @@ def test_sync_call_on_the_event_loop_thread_does_not_deadlock(saver_url: str) ->
 # --- persistence ---------------------------------------------------------------------------------
 
 
+@pytest.mark.interrupts
 def test_a_new_saver_object_sees_the_old_history(saver_url: str, backend: str, drive: Driver) -> None:
     if backend == "memory":
         pytest.skip("memory:// keeps nothing once closed")

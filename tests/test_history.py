@@ -237,6 +237,7 @@ def test_stats_count_rows_and_bytes(made: dict[str, Any]) -> None:
     assert all(r.bytes > 0 and r.writes > 0 and r.blobs > 0 for r in rows.values())
 
 
+@pytest.mark.interrupts
 async def test_async_faces_share_the_plans(saver_url: str) -> None:
     async with graphsaver.connect(saver_url) as saver:
         graph = build(saver)

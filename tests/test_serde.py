@@ -183,6 +183,7 @@ def run_typed_graph(drive: Driver, saver: graphsaver.GraphsaverSaver) -> dict[st
     return final
 
 
+@pytest.mark.interrupts
 def test_user_types_round_trip_in_strict_mode(
     saver_url: str, backend: str, drive: Driver, strict_langgraph: None
 ) -> None:
@@ -200,6 +201,7 @@ def test_user_types_round_trip_in_strict_mode(
             assert_exact(drive(graph.get_state, thread("t1")).values, EXPECTED)
 
 
+@pytest.mark.interrupts
 def test_user_types_round_trip_by_default(saver_url: str, drive: Driver) -> None:
     with drive.open(saver_url) as saver:
         run_typed_graph(drive, saver)
@@ -226,6 +228,7 @@ def test_generic_model_round_trips(saver_url: str, drive: Driver, strict_langgra
         assert stored == Crate[int](item=2) and type(stored) is Crate[int]
 
 
+@pytest.mark.interrupts
 def test_no_pickle_is_used(tmp_path: Any, drive: Driver, strict_langgraph: None) -> None:
     path = tmp_path / "serde.db"
     with drive.open(f"sqlite:///{path}") as saver:
