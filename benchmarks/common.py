@@ -37,6 +37,9 @@ class Sizes:
     network_delay_ms: float = 0.5
     network_turns: int = 10
     network_rounds: int = 5
+    # memory held once the runs are over: conversations of 2,000-character messages
+    ram_threads: int = 100
+    ram_messages: int = 100
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -51,6 +54,8 @@ class Sizes:
             rt_turns=3,
             network_turns=3,
             network_rounds=2,
+            ram_threads=10,
+            ram_messages=20,
         )
 
 

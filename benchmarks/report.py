@@ -387,6 +387,25 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
         if "storage" in images:
             out += [f"![storage growth]({images['storage']})", ""]
 
+    held = results.get("ram")
+    if held:
+        out += [
+            "## Memory held once the runs are over",
+            "",
+            f"Each saver in a process of its own runs {held['threads']} conversations of "
+            f"{held['messages']} messages of 2,000 characters, one after the other (the storage "
+            "workload's graph); then the growth of the process's resident memory above the same "
+            "process after a warm-up run, after a garbage collection and `malloc_trim`. Not one of "
+            "issue 8's targets: what a long-running process keeps.",
+            "",
+        ]
+        rows = []
+        for name, r in held["savers"].items():
+            upstream = held["savers"].get(_reference(name)) if name.startswith("graphsaver") else None
+            ratio = r["mb"] / upstream["mb"] if upstream and upstream["mb"] > 0 else None
+            rows.append([name, f"{r['mb']:.1f}", f"{r['seconds']:.1f}", _fmt(ratio)])
+        out += [_table(["saver", "MB held", "seconds", "vs upstream"], rows), ""]
+
     scale = results.get("scale", {})
     if scale:
         out += [

@@ -25,12 +25,12 @@ import time
 from importlib import metadata
 from typing import Any
 
-from benchmarks import graph, micro, netdelay, report, scale, storage
+from benchmarks import graph, micro, netdelay, ram, report, scale, storage
 from benchmarks.common import DEFAULT_PG_URL, Sizes, Stores, graphsaver_postgres_missing, log, pg_available
 from benchmarks.roundtrips import relayable
 from benchmarks.savers import Contestant, contestants
 
-WORKLOADS = ("graph", "network", "micro", "storage", "scale")
+WORKLOADS = ("graph", "network", "micro", "storage", "ram", "scale")
 PACKAGES = (
     "graphsaver",
     "langgraph",
@@ -128,6 +128,13 @@ def run(only: set[str], sizes: Sizes, pg_url: str, quick: bool) -> dict[str, Any
         if "storage" in only:
             results["storage"] = storage.run(
                 [c for cs in plain.values() for c in cs], stores, steps=sizes.storage_steps
+            )
+        if "ram" in only:
+            results["ram"] = ram.run(
+                [c for cs in plain.values() for c in cs],
+                stores,
+                threads=sizes.ram_threads,
+                messages=sizes.ram_messages,
             )
         if "graph" in only:
             results["graph"] = _graph_runs(everyone, stores, sizes, sizes.graph_turns, sizes.graph_rounds)

@@ -34,18 +34,19 @@ class GrowState(TypedDict):
     target: int
 
 
-def _grow(state: GrowState) -> dict[str, Any]:
-    n = len(state["messages"])
-    return {"messages": [AIMessage(content=text(n, MESSAGE_SIZE), id=f"m{n}")]}
-
-
 def _more(state: GrowState) -> str:
     return "grow" if len(state["messages"]) < state["target"] else END
 
 
-def build() -> Any:
+def build(size: int = MESSAGE_SIZE) -> Any:
+    """The graph: one node that appends a message of `size` characters until `target`."""
+
+    def grow(state: GrowState) -> dict[str, Any]:
+        n = len(state["messages"])
+        return {"messages": [AIMessage(content=text(n, size), id=f"m{n}")]}
+
     builder = StateGraph(GrowState)
-    builder.add_node("grow", _grow)
+    builder.add_node("grow", grow)
     builder.add_edge(START, "grow")
     builder.add_conditional_edges("grow", _more, ["grow", END])
     return builder

@@ -178,3 +178,18 @@ def test_the_network_relay_passes_bytes_in_order_and_adds_its_delay_each_way() -
                     got += conn.recv(1 << 16)
                 assert got == sent
         server.shutdown()
+
+
+def test_ram_workload_measures_each_saver_in_a_process_of_its_own() -> None:
+    from benchmarks import ram
+
+    stores = Stores(DEFAULT_PG_URL)
+    try:
+        memory = contestants("memory", pg_missing="not used", gs_pg_missing="not used")
+        result = ram.run(memory, stores, threads=3, messages=4)
+    finally:
+        stores.close()
+    assert (result["threads"], result["messages"]) == (3, 4)
+    assert set(result["savers"]) == {"upstream-memory", "graphsaver-memory"}
+    for held in result["savers"].values():
+        assert held["seconds"] > 0 and isinstance(held["mb"], float)

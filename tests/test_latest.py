@@ -20,7 +20,8 @@ from langgraph.types import Command, interrupt
 
 import graphsaver
 from graphsaver.core import ops
-from graphsaver.core.latest import Held, LatestCache
+from graphsaver.core.latest import Held, LatestCache, blob_value
+from graphsaver.core.lru import SizedLRU
 
 
 def cfg(thread_id: str, checkpoint_id: str | None = None, ns: str = "") -> Any:
@@ -378,10 +379,20 @@ def test_changes_to_an_unknown_thread_leave_it_unknown() -> None:
 
 
 def test_eviction_keeps_the_bound_and_refuses_results_begun_before_it() -> None:
-    cache = LatestCache(size=2)
+    cache = LatestCache(SizedLRU(max_entries=2))
     token = cache.token()
     for t in ("a", "b", "c"):
         cache.note_read(cache.token(), t, "", Held(None, 0, empty=True))
     assert cache.get("a", "", None) is None and cache.get("c", "", None) is not None
     cache.note_read(token, "a", "", Held(None, 0, empty=True))
     assert cache.get("a", "", None) is None
+
+
+def test_entries_over_the_byte_budget_are_evicted_oldest_first() -> None:
+    cache = LatestCache(SizedLRU(max_bytes=1_000))
+    head = (None, "{}", "{}", b"record")
+    for t in ("a", "b", "c"):
+        value = blob_value("1", "msgpack", b"x" * 400, None)
+        cache.note_read(cache.token(), t, "", Held("id", 0, head, {"ch": value}))
+    assert cache.get("a", "", None) is None  # 3 x 400 bytes: the oldest went
+    assert cache.get("b", "", None) is not None and cache.get("c", "", None) is not None

@@ -227,3 +227,72 @@ def test_corrupt_delta_names_the_channel(tmp_path) -> None:
         conn.execute("UPDATE graphsaver_blobs SET data = x'c1c1' WHERE type = ?", (LIST_DELTA,))
     with graphsaver.SqliteSaver(path) as saver, pytest.raises(graphsaver.CorruptDataError, match="messages"):
         saver.get_tuple(c2)
+
+
+def _chat_in_turns(saver: Any, threads: int, turns: int) -> dict[str, list[tuple[str, str]]]:
+    """`threads` conversations of `turns` turns, taking turns; each thread's newest messages."""
+    graph = _chat().compile(checkpointer=saver)
+    for turn in range(turns):
+        for t in range(threads):
+            text = f"turn {turn} of thread {t}: " + "words " * 20
+            graph.invoke({"messages": [HumanMessage(content=text, id=f"h{turn}")]}, thread(f"t{t}"))
+    return {
+        f"t{t}": [(m.id, m.content) for m in graph.get_state(thread(f"t{t}")).values["messages"]]
+        for t in range(threads)
+    }
+
+
+def thread(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def test_remembered_lists_stay_within_their_byte_budget_and_lose_no_delta(
+    backend: str, saver_url: str, tmp_path
+) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    expected = _chat_in_turns(InMemorySaver(), 12, 6)
+    ample = f"sqlite:///{tmp_path}/ample.db"
+    with graphsaver.connect(ample) as saver:
+        assert _chat_in_turns(saver, 12, 6) == expected
+        assert len(saver._lists._states) == 12  # everything remembered
+    with graphsaver.connect(saver_url, cache_mb=4_000 / 2**20) as saver:  # about three threads' lists
+        assert _chat_in_turns(saver, 12, 6) == expected
+        caches = [saver._lists._states] + ([saver._latest._held] if saver._latest is not None else [])
+        for cache in caches:
+            assert 1 <= len(cache) < 12 and cache.total <= 4_000
+        if backend == "sqlite":  # a thread forgotten is read again when its run starts: deltas as before
+            deltas = _blob_types(saver_url.removeprefix("sqlite:///")).count(LIST_DELTA)
+            assert deltas == _blob_types(ample.removeprefix("sqlite:///")).count(LIST_DELTA) > 12 * 4
+
+
+def test_a_list_over_the_byte_budget_alone_is_still_remembered(tmp_path) -> None:
+    path = str(tmp_path / "l.db")
+    with graphsaver.SqliteSaver(path, cache_mb=1_000 / 2**20) as saver:
+        messages: list = []
+        config = None
+        for i in range(1, 40):
+            messages = [*messages, {"i": i, "text": "x" * 100}]
+            config = _put(saver, "t", config, messages, i)
+        assert saver._lists._states.total > 1_000 and len(saver._lists._states) == 1
+    assert _blob_types(path).count(LIST_DELTA) >= 30
+
+
+def test_sized_lru_evicts_the_oldest_by_entries_and_by_bytes() -> None:
+    from graphsaver.core.lru import SizedLRU
+
+    cache: SizedLRU[str, int] = SizedLRU(max_entries=3, max_bytes=100)
+    assert [cache.put(k, i, 10) for i, k in enumerate("abc")] == [0, 0, 0]
+    cache.touch("a")
+    assert cache.put("d", 3, 10) == 1 and list(cache) == ["c", "a", "d"]  # b was the oldest
+    assert cache.put("c", 4, 30) == 0 and cache.total == 50  # stored again: its old size is gone
+    assert cache.put("e", 5, 90) == 3 and list(cache) == ["e"] and cache.total == 90
+    assert cache.put("f", 6, 500) == 1 and list(cache) == ["f"] and cache.get("f") == 6  # alone, over
+    cache.pop("f")
+    assert cache.total == 0 and cache.get("f") is None and len(cache) == 0
+
+
+@pytest.mark.parametrize("bad", [-1, "16", None, True, float("nan")])
+def test_a_bad_cache_size_is_refused_by_name(backend: str, saver_url: str, bad: Any) -> None:
+    with pytest.raises(graphsaver.ConfigError, match="cache_mb must be a number of megabytes"):
+        graphsaver.connect(saver_url, cache_mb=bad)

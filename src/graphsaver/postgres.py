@@ -53,6 +53,10 @@ class PostgresSaver(GraphsaverSaver):
             server-side prepared statements.
         application_name: how the connections appear in `pg_stat_activity`.
         serde: the serializer of channel values (LangGraph's, strict, by default).
+        cache_mb: megabytes (of encoded values) of the recently active threads' message lists
+            the saver remembers, so that their next checkpoints store only what was appended
+            and reading them decodes nothing; they take about 2.5 times that in memory. Raise
+            it when many long conversations run at once.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class PostgresSaver(GraphsaverSaver):
         pgbouncer: bool = False,
         application_name: str = "graphsaver",
         serde: SerializerProtocol | None = None,
+        cache_mb: float = 16,
     ) -> None:
         engine = PostgresEngine(
             conn,
@@ -85,7 +90,7 @@ class PostgresSaver(GraphsaverSaver):
             pgbouncer=pgbouncer,
             application_name=application_name,
         )
-        super().__init__(engine, serde=serde, setup=setup)
+        super().__init__(engine, serde=serde, setup=setup, cache_mb=cache_mb)
         self._schema = schema
 
     @classmethod

@@ -26,10 +26,10 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from graphsaver.core import codec, ops
+from graphsaver.core import codec, lru, ops
 from graphsaver.core.latest import LatestCache
 from graphsaver.core.lists import ListCache, ListKey, ListState
-from graphsaver.errors import IntegrityError
+from graphsaver.errors import ConfigError, IntegrityError
 from graphsaver.storage import migrations
 from graphsaver.storage.queries import PageQuery, Queries
 from graphsaver.storage.sql import Operation
@@ -72,13 +72,21 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         *,
         serde: SerializerProtocol | None = None,
         setup: bool = True,
+        cache_mb: float = 16,
     ) -> None:
         super().__init__(serde=serde or codec.default_serde())
+        try:
+            budget = lru.budget(cache_mb)
+        except ConfigError:
+            engine.close()  # the saver classes open it first
+            raise
         self._engine = engine
         self._q = engine.queries
         self._setup_on_enter = setup
-        self._lists = ListCache()
+        self._lists = ListCache(lru.SizedLRU(max_bytes=budget))
         self._latest = engine.latest
+        if self._latest is not None:
+            self._latest.limit(budget)
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -28,6 +28,10 @@ class SqliteSaver(GraphsaverSaver):
             "FULL" makes every commit survive a power cut too, at some cost in speed;
             writes from several threads then share commits (and fsyncs).
         serde: the serializer of channel values (LangGraph's, strict, by default).
+        cache_mb: megabytes (of encoded values) of the recently active threads' message lists
+            the saver remembers, so that their next checkpoints store only what was appended
+            and reading them decodes nothing; they take about 2.5 times that in memory. Raise
+            it when many long conversations run at once.
     """
 
     def __init__(
@@ -38,9 +42,10 @@ class SqliteSaver(GraphsaverSaver):
         busy_timeout: float = 60.0,
         synchronous: str = "NORMAL",
         serde: SerializerProtocol | None = None,
+        cache_mb: float = 16,
     ) -> None:
         engine = SqliteEngine(os.fspath(path), busy_timeout=busy_timeout, synchronous=synchronous)
-        super().__init__(engine, serde=serde, setup=setup)
+        super().__init__(engine, serde=serde, setup=setup, cache_mb=cache_mb)
         if setup:
             try:
                 self.setup()

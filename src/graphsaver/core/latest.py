@@ -29,12 +29,12 @@ How it stays exact:
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphsaver.core import codec
 from graphsaver.core.lists import ListState
+from graphsaver.core.lru import SizedLRU
 from graphsaver.core.records import version_key
 
 # A channel's value as held: ("blob", version, (type, data)) | ("list", version, ListState)
@@ -62,14 +62,19 @@ def _known(held: Held) -> bool:
 
 
 class LatestCache:
-    """The newest checkpoint per (thread, namespace); bounded by thread, thread-safe."""
+    """The newest checkpoint per (thread, namespace), for the recently active threads
+    (core/lru.py); thread-safe."""
 
-    def __init__(self, size: int = 1024) -> None:
-        self._size = size
-        self._held: OrderedDict[tuple[str, str], Held] = OrderedDict()
+    def __init__(self, held: SizedLRU[tuple[str, str], Held] | None = None) -> None:
+        self._held = SizedLRU() if held is None else held
         self._lock = threading.Lock()
         self._clock = 0  # counts changes; a token is its value when a query began
         self._floor = 0  # tokens below it were taken before a clear or an eviction
+
+    def limit(self, max_bytes: int) -> None:
+        """Bound the encoded bytes held (core/lru.py); the oldest entries go at the next change."""
+        with self._lock:
+            self._held.max_bytes = max_bytes
 
     def token(self) -> int:
         with self._lock:
@@ -83,7 +88,7 @@ class LatestCache:
                 return None
             if checkpoint_id is not None and checkpoint_id != held.checkpoint_id:
                 return None
-            self._held.move_to_end((thread_id, ns))
+            self._held.touch((thread_id, ns))
             return held  # never changed in place: a change stores new dicts
 
     def clear(self) -> None:
@@ -176,11 +181,19 @@ class LatestCache:
         return self._clock
 
     def _store(self, key: tuple[str, str], held: Held) -> None:
-        self._held[key] = held
-        self._held.move_to_end(key)
-        if len(self._held) > self._size:
-            self._held.popitem(last=False)
+        if self._held.put(key, held, _weight(held)):
             self._floor = self._tick()  # a query begun before may have missed a change to it
+
+
+def _weight(held: Held) -> int:
+    """The encoded bytes an entry holds: its lists' and blobs' values, its writes."""
+    size = 0
+    for kind, _version, payload in held.values.values():
+        size += payload.size if kind == "list" else len(payload[1] or b"")
+    for rows in (held.writes, *held.ahead.values()):
+        for row in rows.values():
+            size += len(row[5] or b"")
+    return size
 
 
 def blob_value(version: str, type_: str, data: Any, state: ListState | None) -> Value:

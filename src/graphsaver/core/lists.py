@@ -8,7 +8,9 @@ deltas since the last full value grows longer than that value had items (and at 
 `MIN_RUN`), so the bytes stay O(N) and the read chain stays shorter than the list.
 
 How a delta is found without re-reading: the saver remembers, per (thread, namespace,
-channel), the last list it stored or read (`ListState`, a shallow copy of the items). A new
+channel), the last list it stored or read (`ListState`, a shallow copy of the items), for the
+recently active threads (bounded by threads and by the lists' encoded bytes, core/lru.py;
+a thread forgotten is read again at its next run's start, which LangGraph always does). A new
 value is a delta when it is longer and its prefix holds *the same objects* (identity, not
 equality: cheap, and exact for LangGraph's reducers, which copy the list and append). A
 value whose items were replaced (add_messages with an existing id), a fork, a fresh process
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import operator
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from graphsaver.core import codec
+from graphsaver.core.lru import SizedLRU
 from graphsaver.core.records import Describe, pack, text, unpack
 from graphsaver.errors import CorruptDataError
 
@@ -50,18 +52,19 @@ class ListState:
     items: list[Any]  # a shallow copy: later in-place appends to the live list don't show here
     depth: int  # deltas since the last full value
     full_len: int  # items in that full value
+    size: int  # bytes of its encoding (the full value and the deltas since): what it weighs
 
     @classmethod
-    def full(cls, version: str, value: list[Any]) -> ListState:
-        return cls(version, list(value), 0, len(value))
+    def full(cls, version: str, value: list[Any], size: int) -> ListState:
+        return cls(version, list(value), 0, len(value), size)
 
 
 class ListCache:
-    """The latest `ListState` per (thread, namespace, channel); bounded by thread, thread-safe."""
+    """The latest `ListState` per (thread, namespace, channel), for the recently active
+    threads (core/lru.py); thread-safe."""
 
-    def __init__(self, size: int = 1024) -> None:
-        self._size = size  # (thread, namespace) pairs remembered
-        self._states: OrderedDict[tuple[str, str], dict[str, ListState]] = OrderedDict()
+    def __init__(self, states: SizedLRU[tuple[str, str], dict[str, ListState]] | None = None) -> None:
+        self._states = SizedLRU() if states is None else states
         self._lock = threading.Lock()
 
     def get(self, key: ListKey) -> ListState | None:
@@ -77,16 +80,16 @@ class ListCache:
     def update(self, states: Iterable[tuple[ListKey, ListState]]) -> None:
         with self._lock:
             for (thread_id, ns, channel), state in states:
-                self._states.setdefault((thread_id, ns), {})[channel] = state
-                self._states.move_to_end((thread_id, ns))
-            while len(self._states) > self._size:
-                self._states.popitem(last=False)
+                key = (thread_id, ns)
+                channels = self._states.get(key) or {}
+                channels[channel] = state
+                self._states.put(key, channels, sum(s.size for s in channels.values()))
 
     def forget_threads(self, thread_ids: Iterable[str]) -> None:
         gone = {str(t) for t in thread_ids}
         with self._lock:
             for key in [k for k in self._states if k[0] in gone]:
-                del self._states[key]
+                self._states.pop(key)
 
     def clear(self) -> None:
         with self._lock:
@@ -106,7 +109,7 @@ def encode_delta(
         return None
     items = [codec.dumps(serde, item, what) for item in value[n:]]
     data = pack([state.depth + 1, state.full_len, items])
-    return data, ListState(version, list(value), state.depth + 1, state.full_len)
+    return data, ListState(version, list(value), state.depth + 1, state.full_len, state.size + len(data))
 
 
 Blob = tuple[str, "bytes | None", "str | None"]  # type, data, base
@@ -129,8 +132,8 @@ class ChainDecoder:
         self.serde = serde
         self.lists = lists
         self.pinned = pinned or {}  # states taken when the query was built
-        self._values: dict[Any, Any] = {}
-        self._deltas: dict[Any, tuple[str | None, list[Any], int, int]] = {}
+        self._values: dict[Any, tuple[Any, int]] = {}  # a full value and its encoded size
+        self._deltas: dict[Any, tuple[str | None, list[Any], int, int, int]] = {}
 
     def held(self, key: Any) -> ListState | None:
         """The remembered state of blob `key`, if this process holds that version.
@@ -160,26 +163,29 @@ class ChainDecoder:
                 )
             type_, data, base = blob
             if type_ != LIST_DELTA:
-                self._values[cursor] = codec.loads(self.serde, type_, data, what)
+                self._values[cursor] = (codec.loads(self.serde, type_, data, what), len(data or b""))
                 break
             if cursor not in self._deltas:
                 self._deltas[cursor] = self._decode_delta(data, base, what)
             chain.append(cursor)
             cursor = (*cursor[:-1], base)
         if not chain:
-            value = self._values[key]
-            return value, ListState.full(key[-1], value) if type(value) is list else None
-        built = list(self._values[cursor])
+            value, size = self._values[key]
+            return value, ListState.full(key[-1], value, size) if type(value) is list else None
+        first, size = self._values[cursor]
+        built = list(first)
         for link in reversed(chain):
             built.extend(self._deltas[link][1])
-        _, _, depth, full_len = self._deltas[key]
-        return built, ListState(key[-1], list(built), depth, full_len)
+            size += self._deltas[link][4]
+        _, _, depth, full_len, _ = self._deltas[key]
+        return built, ListState(key[-1], list(built), depth, full_len, size)
 
     def _decode_delta(
         self, data: bytes | None, base: str | None, what: Describe
-    ) -> tuple[str | None, list[Any], int, int]:
+    ) -> tuple[str | None, list[Any], int, int, int]:
         try:
             depth, full_len, items = unpack(bytes(data or b""))
         except Exception as exc:  # msgpack raises several unrelated types on bad input
             raise CorruptDataError(f"{text(what)}: a stored list delta is corrupt: {exc}") from exc
-        return base, [codec.loads(self.serde, t, b, what) for t, b in items], int(depth), int(full_len)
+        items = [codec.loads(self.serde, t, b, what) for t, b in items]
+        return base, items, int(depth), int(full_len), len(data or b"")

@@ -100,7 +100,7 @@ def put(
             else:
                 type_, data = codec.dumps(serde, value, what)
                 if type(value) is list:
-                    state = ListState.full(vkey, value)
+                    state = ListState.full(vkey, value, len(data))
             if state is not None:
                 states.append((lkey, state))
         if latest is not None:
