@@ -6,6 +6,7 @@ from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from graphsaver.core import lru
 from graphsaver.saver import GraphsaverSaver
 from graphsaver.storage.postgres.engine import Check, PostgresEngine, Target, ensure_schema
 from graphsaver.storage.sql import Operation
@@ -75,7 +76,7 @@ class PostgresSaver(GraphsaverSaver):
         pgbouncer: bool = False,
         application_name: str = "graphsaver",
         serde: SerializerProtocol | None = None,
-        cache_mb: float = 16,
+        cache_mb: float = lru.CACHE_MB,
     ) -> None:
         engine = PostgresEngine(
             conn,

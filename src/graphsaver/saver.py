@@ -72,7 +72,7 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         *,
         serde: SerializerProtocol | None = None,
         setup: bool = True,
-        cache_mb: float = 16,
+        cache_mb: float = lru.CACHE_MB,
     ) -> None:
         super().__init__(serde=serde or codec.default_serde())
         try:

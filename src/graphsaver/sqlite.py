@@ -7,6 +7,7 @@ from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from graphsaver.core import lru
 from graphsaver.saver import GraphsaverSaver
 from graphsaver.storage.sqlite.engine import SqliteEngine
 
@@ -42,7 +43,7 @@ class SqliteSaver(GraphsaverSaver):
         busy_timeout: float = 60.0,
         synchronous: str = "NORMAL",
         serde: SerializerProtocol | None = None,
-        cache_mb: float = 16,
+        cache_mb: float = lru.CACHE_MB,
     ) -> None:
         engine = SqliteEngine(os.fspath(path), busy_timeout=busy_timeout, synchronous=synchronous)
         super().__init__(engine, serde=serde, setup=setup, cache_mb=cache_mb)

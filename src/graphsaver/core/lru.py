@@ -18,7 +18,8 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 MAX_ENTRIES = 1024  # (thread, namespace) pairs a cache remembers
-MAX_BYTES = 16 * 2**20  # encoded bytes a cache remembers (the savers' cache_mb), ~40 MB of objects
+CACHE_MB = 16  # the savers' default `cache_mb`: encoded megabytes, about 40 MB of objects
+MAX_BYTES = CACHE_MB * 2**20
 
 
 def budget(cache_mb: float) -> int:
