@@ -1,6 +1,6 @@
 """`python -m benchmarks.run`: graphsaver against the upstream savers, written to docs/benchmarks.md.
 
-    python -m benchmarks.run                      # everything (about 30 minutes on 2 cores)
+    python -m benchmarks.run                      # everything (30 to 55 minutes on 2 cores)
     python -m benchmarks.run --graph-rounds 2     # the same with two graph rounds (about 9 minutes)
     python -m benchmarks.run --quick              # smaller workloads, under about 3 minutes
     python -m benchmarks.run --only micro,storage
