@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from benchmarks.common import Stores, log
-from benchmarks.savers import Contestant, _location
+from benchmarks.savers import Contestant, store_location
 
 MESSAGE_SIZE = 2000
 
@@ -62,7 +62,7 @@ def run(contestants: list[Contestant], stores: Stores, *, threads: int, messages
     """Per contestant: MB the process holds after the conversations, and how long they took."""
     results: dict[str, Any] = {"threads": threads, "messages": messages, "savers": {}}
     for c in contestants:
-        with _location(c, stores) as where:
+        with store_location(c, stores) as where:
             if c.backend != "memory":  # the schema, made outside the measured process
                 with c.open_sync_on(where):
                     pass

@@ -36,12 +36,12 @@ class Contestant:
     @contextlib.contextmanager
     def open_sync_at(self, stores: Stores) -> Iterator[tuple[Any, str]]:
         """Like `open_sync`, with the store's location: a file path, a database URL or ""."""
-        with _location(self, stores) as where, self.open_sync_on(where) as saver:
+        with store_location(self, stores) as where, self.open_sync_on(where) as saver:
             yield saver, where
 
     @contextlib.asynccontextmanager
     async def open_async(self, stores: Stores) -> AsyncIterator[Any]:
-        with _location(self, stores) as where:
+        with store_location(self, stores) as where:
             async with self.open_async_on(where) as saver:
                 yield saver
 
@@ -55,7 +55,7 @@ class Contestant:
 
 
 @contextlib.contextmanager
-def _location(c: Contestant, stores: Stores) -> Iterator[str]:
+def store_location(c: Contestant, stores: Stores) -> Iterator[str]:
     if c.backend == "memory":
         yield ""
     elif c.backend == "sqlite":
