@@ -56,6 +56,8 @@ class Contestant:
 
 @contextlib.contextmanager
 def store_location(c: Contestant, stores: Stores) -> Iterator[str]:
+    """A fresh, empty store for a contestant (a file path, a database URL, or "" for memory),
+    removed afterwards."""
     if c.backend == "memory":
         yield ""
     elif c.backend == "sqlite":
