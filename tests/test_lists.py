@@ -13,6 +13,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
 
 import graphsaver
 from graphsaver.core.lists import LIST_DELTA, MIN_RUN
+from tests.graphs import thread
 
 
 def _put(
@@ -240,10 +241,6 @@ def _chat_in_turns(saver: Any, threads: int, turns: int) -> dict[str, list[tuple
         f"t{t}": [(m.id, m.content) for m in graph.get_state(thread(f"t{t}")).values["messages"]]
         for t in range(threads)
     }
-
-
-def thread(thread_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread_id}}
 
 
 def test_remembered_lists_stay_within_their_byte_budget_and_lose_no_delta(
