@@ -9,13 +9,19 @@ until the list holds N messages; the store is measured at each N:
   in-memory SQLite database): pages in use times the page size.
 The size of the empty store (after setup) is subtracted. The growth exponent is the slope of
 a least-squares line through log(bytes) against log(N).
+
+`benchmarks.run` measures 500-character messages; for another size, on its own:
+
+    python -m benchmarks.storage [--size 2000] [--steps 100,500,1000] [--pg-url URL] [--only NAMES]
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import sqlite3
+import sys
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage
@@ -108,8 +114,11 @@ def growth_exponent(points: dict[int, int]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
-def run(contestants: list[Contestant], stores: Stores, *, steps: tuple[int, ...]) -> dict[str, Any]:
-    """Per contestant: bytes stored at each N, bytes per step at the largest N, the exponent."""
+def run(
+    contestants: list[Contestant], stores: Stores, *, steps: tuple[int, ...], size: int = MESSAGE_SIZE
+) -> dict[str, Any]:
+    """Per contestant: bytes stored at each N (messages of `size` characters), bytes per step
+    at the largest N, the exponent."""
     results: dict[str, Any] = {}
     for c in contestants:
         with c.open_sync_at(stores) as (saver, where):
@@ -117,7 +126,7 @@ def run(contestants: list[Contestant], stores: Stores, *, steps: tuple[int, ...]
             if empty is None:
                 results[c.name] = {"skipped": "no way to measure this store"}
                 continue
-            graph = build().compile(checkpointer=saver)
+            graph = build(size).compile(checkpointer=saver)
             config: dict[str, Any] = {"configurable": {"thread_id": "grow"}}
             points: dict[int, int] = {}
             for n in steps:
@@ -132,3 +141,37 @@ def run(contestants: list[Contestant], stores: Stores, *, steps: tuple[int, ...]
                 "estimate": not where,
             }
     return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.storage", description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=MESSAGE_SIZE, help="characters per message")
+    parser.add_argument("--steps", default="100,500,1000", help="the N to measure at, comma-separated")
+    parser.add_argument("--pg-url", default=None, help="a PostgreSQL server for the PostgreSQL savers")
+    parser.add_argument(
+        "--only", default=None, help="contestants to run, comma-separated (graphsaver-sqlite,...)"
+    )
+    args = parser.parse_args(argv)
+    steps = tuple(int(n) for n in args.steps.split(","))
+    backends = ("memory", "sqlite", "postgres") if args.pg_url else ("memory", "sqlite")
+    contestants = [Contestant(i, b) for b in backends for i in ("upstream", "graphsaver")]
+    if args.only:
+        contestants = [c for c in contestants if c.name in args.only.split(",")]
+    stores = Stores(args.pg_url or "")
+    try:
+        results = run(contestants, stores, steps=steps, size=args.size)
+    finally:
+        stores.close()
+    for name, r in results.items():
+        if "skipped" in r:
+            print(f"{name:22s} skipped: {r['skipped']}")
+            continue
+        exponent = "-" if r["exponent"] is None else f"{r['exponent']:.2f}"
+        print(
+            f"{name:22s} {r['bytes_per_step'] / 1024:9.2f} KB per step at N={max(steps)}, exponent {exponent}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

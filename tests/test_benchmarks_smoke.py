@@ -193,3 +193,20 @@ def test_ram_workload_measures_each_saver_in_a_process_of_its_own() -> None:
     assert set(result["savers"]) == {"upstream-memory", "graphsaver-memory"}
     for held in result["savers"].values():
         assert held["seconds"] > 0 and isinstance(held["mb"], float)
+
+
+def test_storage_workload_stores_messages_of_the_size_asked(capsys: Any) -> None:
+    from benchmarks import storage
+    from benchmarks.savers import Contestant
+
+    stores = Stores(DEFAULT_PG_URL)
+    try:
+        sqlite = [Contestant("graphsaver", "sqlite")]
+        small, large = (storage.run(sqlite, stores, steps=(10, 20), size=n) for n in (200, 2000))
+    finally:
+        stores.close()
+    per_step = [r["graphsaver-sqlite"]["bytes_per_step"] for r in (small, large)]
+    # a message is stored at least twice (the task's write, the list's delta): 1,800 more each
+    assert per_step[1] - per_step[0] > 2 * 1800
+    assert storage.main(["--size", "300", "--steps", "5,10", "--only", "graphsaver-memory"]) == 0
+    assert "graphsaver-memory" in capsys.readouterr().out
