@@ -98,6 +98,18 @@ def test_prune_is_a_dry_run_unless_yes(url: str) -> None:
     assert len(as_json("history", "chat", "--url", url)["entries"]) == 1
 
 
+def test_compact_after_a_prune_keeps_what_remains(url: str) -> None:
+    run("prune", "chat", "--url", url, "--yes")
+    done = as_json("compact", "--url", url)
+    assert 0 < done["bytes_after"] <= done["bytes_before"] and done["note"] is None
+    assert len(as_json("history", "chat", "--url", url)["entries"]) == 1
+    assert (
+        as_json("show", "waiting", "--url", url)["values"]["messages"][-1]["content"]
+        == "you said: please review"
+    )
+    assert "bytes before" in run("compact", "--url", url).stdout
+
+
 def test_export_import_copy_and_stats(url: str, tmp_path: Path) -> None:
     readable = run("export", "waiting", "--url", url).stdout
     lines = [json.loads(line) for line in readable.splitlines()]

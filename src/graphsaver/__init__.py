@@ -16,11 +16,13 @@ from graphsaver.errors import (
 )
 from graphsaver.saver import GraphsaverSaver
 from graphsaver.sqlite import InMemorySaver, SqliteSaver
+from graphsaver.storage.sql import Compacted
 
 __all__ = [
     "connect",
     "GraphsaverSaver",
     "GraphsaverSerializer",
+    "Compacted",
     "InMemorySaver",
     "SqliteSaver",
     "PostgresSaver",

@@ -1,4 +1,4 @@
-"""Commands that write or move data: fork, delete, prune, export, import, copy."""
+"""Commands that write or move data: fork, delete, prune, compact, export, import, copy."""
 
 from __future__ import annotations
 
@@ -138,6 +138,31 @@ def prune(url: str, threads: tuple[str, ...], strategy: str, yes: bool, as_json:
         f"{verb} {len(removed)} checkpoint(s)"
         + ("; run again with --yes to remove them" if not yes and removed else "")
     )
+
+
+@cli.command()
+@url_option
+@json_option
+def compact(url: str, as_json: bool) -> None:
+    """Give back the space that deleted checkpoints left (after prune or delete).
+
+    What remains is unchanged. SQLite rewrites the file (VACUUM), into 8 KB pages if it was
+    made with smaller ones and no other process has it open; PostgreSQL rewrites graphsaver's
+    tables (VACUUM FULL), which makes every other worker wait until it is done.
+
+    \b
+    Example:
+        graphsaver prune --url sqlite:///agent.db --yes
+        graphsaver compact --url sqlite:///agent.db
+    """
+    with open_saver(url) as saver:
+        done = saver.compact()
+    if as_json:
+        emit_json({"bytes_before": done.bytes_before, "bytes_after": done.bytes_after, "note": done.note})
+        return
+    click.echo(f"{done.bytes_before:,} bytes before, {done.bytes_after:,} after")
+    if done.note:
+        click.echo(done.note)
 
 
 @cli.command(name="export")

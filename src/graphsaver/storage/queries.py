@@ -106,6 +106,20 @@ class Queries:
             f" updated_at FROM {th} WHERE thread_id = {p} ON CONFLICT (thread_id) DO NOTHING"
         )
 
+        # `compact`: the bytes the saver's store takes, and the statement that rewrites it
+        # without the space deletes left (SQLite: the whole database file, in use or free).
+        self.STORE_SIZE_PARAMS: tuple[Any, ...] = ()
+        if dialect == "sqlite":
+            self.STORE_SIZE = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            self.COMPACT = "VACUUM"
+        else:
+            self.STORE_SIZE = (
+                "SELECT coalesce(sum(pg_total_relation_size(to_regclass(t))), 0)::bigint"
+                f" FROM unnest({p}::text[]) t"
+            )
+            self.STORE_SIZE_PARAMS = (list(t.values()),)
+            self.COMPACT = f"VACUUM (FULL, ANALYZE) {cp}, {bl}, {wr}, {th}"
+
         # `base` is set on a list delta: the version of the same channel it extends.
         self.INSERT_BLOB = (
             f"INSERT INTO {bl} (thread_id, checkpoint_ns, channel, version, type, data, base) "

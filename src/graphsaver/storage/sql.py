@@ -112,6 +112,17 @@ async def adrive(op: Operation[T], run: Callable[[Statement], Awaitable[Any]]) -
             result = await run(statement)
 
 
+@dataclass(frozen=True, slots=True)
+class Compacted:
+    """What `compact` did: the store's size in bytes before and after, and anything it could
+    not do (`note`), such as moving a SQLite file to larger pages while another connection
+    had the file open."""
+
+    bytes_before: int
+    bytes_after: int
+    note: str | None = None
+
+
 @dataclass(slots=True)
 class Blind:
     """A write whose statements were all known before running any: see `prepare`."""

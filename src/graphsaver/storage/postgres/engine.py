@@ -54,6 +54,7 @@ from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import (
     Apply,
     Blind,
+    Compacted,
     Execute,
     ExecuteMany,
     Fetch,
@@ -267,6 +268,13 @@ async def _arun_op(conn: AsyncConnection, op: Operation[T], write: bool) -> T:
         raise
 
 
+def _compact(q: Queries) -> Operation[Compacted]:
+    before = (yield Fetch(q.STORE_SIZE, q.STORE_SIZE_PARAMS))[0][0]
+    yield Execute(q.COMPACT)
+    after = (yield Fetch(q.STORE_SIZE, q.STORE_SIZE_PARAMS))[0][0]
+    return Compacted(int(before), int(after))
+
+
 def ensure_schema(schema: str) -> Operation[None]:
     """Create the schema if it is missing (the first step of setup).
 
@@ -463,6 +471,12 @@ class PostgresEngine:
         finally:
             op.close()
         raise error
+
+    def compact(self) -> Compacted:
+        """Rewrite the saver's tables without the space deletes left (`VACUUM FULL`), which
+        gives it back to the operating system. The tables are locked while it runs: every
+        other reader and writer of them waits."""
+        return self.run(_compact(self.queries), write=False)  # VACUUM runs outside a transaction
 
     def _run_batch(self, statements: list[Statement]) -> None:
         if statements:  # a write with nothing to store (delete_for_runs of no run) needs no connection

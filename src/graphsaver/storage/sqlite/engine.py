@@ -42,6 +42,7 @@ from graphsaver.storage.queries import Queries
 from graphsaver.storage.sql import (
     Apply,
     Blind,
+    Compacted,
     Execute,
     ExecuteMany,
     Fetch,
@@ -246,14 +247,7 @@ class SqliteEngine:
                     # The engine lock already keeps every other thread out for the whole
                     # operation, and there is no file to keep consistent through a crash:
                     # a transaction would only cost time.
-                    with self._deferred_lock:
-                        deferred, self._deferred = self._deferred, []
-                        if write and deletes:
-                            self._epoch += 1
-                            if self.latest is not None:  # rows may change other than by put
-                                self.latest.clear()
-                    for statement in merge_inserts(deferred) or ():
-                        _run_statement(cursor, statement)
+                    self._run_deferred(cursor, deletes=write and deletes)
                     return drive(op, lambda st: _run_statement(cursor, st))
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
@@ -273,6 +267,65 @@ class SqliteEngine:
             finally:
                 op.close()
                 cursor.close()
+
+    def _run_deferred(self, cursor: sqlite3.Cursor, *, deletes: bool = False) -> None:
+        """In memory, under the engine lock: run the queued writes (before an operation that
+        may delete, which `deletes` says)."""
+        with self._deferred_lock:
+            deferred, self._deferred = self._deferred, []
+            if deletes:
+                self._epoch += 1
+                if self.latest is not None:  # rows may change other than by put
+                    self.latest.clear()
+        for statement in merge_inserts(deferred) or ():
+            _run_statement(cursor, statement)
+
+    def compact(self) -> Compacted:
+        """Rewrite the database without the free pages deletes left (SQLite's VACUUM).
+
+        A file whose pages are smaller than FILE_PAGE_SIZE (made before graphsaver used 8 KB)
+        moves to it when no other connection has the file open: SQLite changes the page size
+        only outside WAL mode, which it leaves and returns to here. With another connection
+        open, the file is compacted in its own page size and `note` says so.
+        """
+        with self._lock:
+            if self._closed:
+                raise StorageError(f"the saver for the database {self.where} is closed")
+            cursor = self._conn.cursor()
+            try:
+                self._run_deferred(cursor)
+                # fetchall: a statement left unfinished would keep the file from leaving WAL mode
+                ((before,),) = cursor.execute(QUERIES.STORE_SIZE).fetchall()
+                ((page_size,),) = cursor.execute("PRAGMA page_size").fetchall()
+                note = None
+                if self.in_memory or page_size >= FILE_PAGE_SIZE:
+                    cursor.execute(QUERIES.COMPACT)
+                else:
+                    note = self._compact_into_larger_pages(cursor, page_size)
+                if not self.in_memory:
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file shrinks now
+                ((after,),) = cursor.execute(QUERIES.STORE_SIZE).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot compact the database {self.where}: {exc}") from exc
+            finally:
+                cursor.close()
+        return Compacted(int(before), int(after), note)
+
+    def _compact_into_larger_pages(self, cursor: sqlite3.Cursor, page_size: int) -> str | None:
+        try:
+            cursor.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.OperationalError:  # "database is locked": another connection has it open
+            cursor.execute(QUERIES.COMPACT)
+            return (
+                f"kept pages of {page_size} bytes: another connection has the database open "
+                f"(compact again when none has, to move to pages of {FILE_PAGE_SIZE} bytes)"
+            )
+        try:
+            cursor.execute(f"PRAGMA page_size = {FILE_PAGE_SIZE}")
+            cursor.execute(QUERIES.COMPACT)
+        finally:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        return None
 
     async def arun(self, op: Operation[T], *, write: bool) -> T:
         """Run an operation from an event loop: one hop to the engine's worker thread.
