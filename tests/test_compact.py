@@ -1,4 +1,5 @@
-"""`compact`: the space deletes left is given back, and everything that remains is unchanged."""
+"""SQLite's page size, and `compact`: the space deletes left is given back, and everything that
+remains is unchanged."""
 
 from __future__ import annotations
 
@@ -93,6 +94,19 @@ def _file_settings(path: Path) -> tuple[int, str]:
         return raw.execute("PRAGMA page_size").fetchone()[0], raw.execute("PRAGMA journal_mode").fetchone()[0]
     finally:
         raw.close()
+
+
+def test_a_new_file_has_8_kb_pages_and_an_older_one_keeps_its_own(tmp_path: Path, drive: Driver) -> None:
+    new, old = tmp_path / "new.db", tmp_path / "old.db"
+    _older_file(old)
+    for path in (new, old):
+        with drive.open(f"sqlite:///{path}") as saver:
+            converse(drive, saver, "t", 3)
+            written = history(drive, saver, "t")
+        with drive.open(f"sqlite:///{path}") as saver:
+            assert history(drive, saver, "t") == written
+    assert _file_settings(new) == (8192, "wal")
+    assert _file_settings(old) == (4096, "wal")
 
 
 def test_compact_moves_an_older_file_to_8_kb_pages_once_no_other_connection_has_it(tmp_path: Path) -> None:

@@ -326,31 +326,6 @@ def test_a_put_stores_only_the_channels_whose_version_changed(tmp_path: Any, dri
         assert len(blob_rows()) == 4
 
 
-def test_a_new_sqlite_file_has_8_kb_pages_and_an_older_one_keeps_its_own(
-    tmp_path: Any, drive: Driver
-) -> None:
-    def page_size(path: Any) -> int:
-        with sqlite3.connect(path) as raw:
-            return int(raw.execute("PRAGMA page_size").fetchone()[0])
-
-    message = "m" * 2000  # two rows of it fit in an 8 KB page, not in a 4 KB one
-    new, old = tmp_path / "new.db", tmp_path / "old.db"
-    with sqlite3.connect(old) as raw:  # a file made before: SQLite's default 4 KB pages
-        raw.execute("PRAGMA page_size = 4096")
-        raw.execute("PRAGMA journal_mode = WAL")
-        raw.execute("CREATE TABLE other (x)")
-    for path in (new, old):
-        with drive.open(f"sqlite:///{path}") as saver:
-            chain = Chain(drive, saver, "t1")
-            configs = [chain.put({"text": f"{i}{message}"}) for i in range(3)]
-        with drive.open(f"sqlite:///{path}") as saver:
-            got = [drive(saver.get_tuple, c).checkpoint["channel_values"]["text"] for c in configs]
-            assert got == [f"{i}{message}" for i in range(3)]
-    assert (page_size(new), page_size(old)) == (8192, 4096)
-    with sqlite3.connect(old) as raw:  # the older file's own table is still there
-        assert raw.execute("SELECT count(*) FROM other").fetchone() == (0,)
-
-
 # --- delete_for_runs, copy_thread, prune ---------------------------------------------------------
 
 
