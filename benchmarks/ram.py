@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from benchmarks.common import Stores, log
-from benchmarks.savers import Contestant, store_location
+from benchmarks.savers import Contestant, both_savers, store_location
 
 MESSAGE_SIZE = 2000
 
@@ -101,12 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         name, where, threads, messages = args.child
         print(json.dumps(child(name, where, int(threads), int(messages))))
         return 0
-    names = [Contestant(i, b) for b in ("memory", "sqlite") for i in ("upstream", "graphsaver")]
-    if args.pg_url:
-        names += [Contestant(i, "postgres") for i in ("upstream", "graphsaver")]
     stores = Stores(args.pg_url or "")
     try:
-        results = run(names, stores, threads=args.threads, messages=args.messages)
+        results = run(both_savers(args.pg_url), stores, threads=args.threads, messages=args.messages)
     finally:
         stores.close()
     for name, r in results["savers"].items():

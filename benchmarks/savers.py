@@ -101,6 +101,13 @@ def contestants(backend: str, *, pg_missing: str | None, gs_pg_missing: str | No
     return found
 
 
+def both_savers(pg_url: str | None) -> list[Contestant]:
+    """Upstream's and graphsaver's plain saver of each backend (PostgreSQL only with a server
+    URL): the contestants of a workload run on its own (`python -m benchmarks.ram`, `.storage`)."""
+    backends = ("memory", "sqlite", "postgres") if pg_url else ("memory", "sqlite")
+    return [Contestant(impl, b) for b in backends for impl in ("upstream", "graphsaver")]
+
+
 # --- openers -------------------------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from langgraph.graph.message import add_messages
 
 from benchmarks.common import Stores, log
 from benchmarks.graph import text
-from benchmarks.savers import Contestant
+from benchmarks.savers import Contestant, both_savers
 
 MESSAGE_SIZE = 500
 
@@ -153,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     steps = tuple(int(n) for n in args.steps.split(","))
-    backends = ("memory", "sqlite", "postgres") if args.pg_url else ("memory", "sqlite")
-    contestants = [Contestant(i, b) for b in backends for i in ("upstream", "graphsaver")]
+    contestants = both_savers(args.pg_url)
     if args.only:
         contestants = [c for c in contestants if c.name in args.only.split(",")]
     stores = Stores(args.pg_url or "")
