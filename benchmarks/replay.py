@@ -2,12 +2,12 @@
 
 Inside the graph workload a saver's calls share the machine with LangGraph and 16 busy threads,
 so a change that saves 10% of the saver's time moves the graph's wall time by less than the
-run-to-run noise. This tool records every `put`, `put_writes` and `get_tuple` LangGraph makes
-in that workload (8 threads x 50 turns, sync), then replays the same calls, in the same order,
-on a fresh in-memory saver of each contestant, and reports the best of several replays per call
-kind. `floor-encode` (benchmarks/graph.py) is the encoding alone, which no correct saver
-skips. It is a tool for performance work, not one of issue 8's targets (those are measured
-with LangGraph in the loop, `benchmarks.run`).
+run-to-run noise. This tool records every `put`, `put_writes`, `get_tuple` and
+`get_next_version` LangGraph makes in that workload (8 threads x 50 turns, sync), then replays
+the same calls, in the same order, on a fresh in-memory saver of each contestant, and reports
+the best of several replays per call kind. `floor-encode` (benchmarks/graph.py) is the encoding
+alone, which no correct saver skips. It is a tool for performance work, not one of issue 8's
+targets (those are measured with LangGraph in the loop, `benchmarks.run`).
 
     python -m benchmarks.replay [--threads 8] [--turns 50] [--repeats 7]
 
@@ -26,7 +26,7 @@ from typing import Any
 from benchmarks import graph
 
 Call = tuple[str, tuple[Any, ...]]
-KINDS = ("put", "put_writes", "get_tuple")
+KINDS = ("put", "put_writes", "get_tuple", "get_next_version")
 
 
 class _Recorder(graph.ReferenceSaver):
@@ -38,6 +38,7 @@ class _Recorder(graph.ReferenceSaver):
         self._versions = versions
 
     def get_next_version(self, current: Any, channel: None = None) -> Any:  # type: ignore[override]
+        self.calls.append(("get_next_version", (current, channel)))
         return self._versions(current)  # the contestants' own version strings
 
     def get_tuple(self, config: Any) -> Any:
@@ -89,9 +90,15 @@ def contestants() -> dict[str, Callable[[], Any]]:
 
     import graphsaver
 
+    class FloorEncode(graph.EncodingReferenceSaver):
+        """The encoding alone, which no saver goes below, minting upstream's version strings
+        (the calls recorded carry them)."""
+
+        get_next_version = InMemorySaver.get_next_version  # type: ignore[assignment]
+
     return {
         "upstream-memory": InMemorySaver,
-        "floor-encode": graph.EncodingReferenceSaver,  # the encoding alone: no saver goes below
+        "floor-encode": FloorEncode,
         "graphsaver-memory": lambda: graphsaver.connect("memory://"),
     }
 
@@ -118,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     best = run(args.threads, args.turns, args.repeats)
     upstream = best["upstream-memory"]
-    print(f"{'contestant':20s}" + "".join(f"{k:>14s}" for k in (*KINDS, "all")) + "   (ms, best of runs)")
+    widths = {k: max(12, len(k)) + 2 for k in (*KINDS, "all")}
+    print(f"{'contestant':20s}" + "".join(f"{k:>{w}s}" for k, w in widths.items()) + "   (ms, best of runs)")
     for name, spent in best.items():
-        cells = "".join(f"{spent[k] * 1e3:14.1f}" for k in (*KINDS, "all"))
+        cells = "".join(f"{spent[k] * 1e3:{w}.1f}" for k, w in widths.items())
         print(f"{name:20s}{cells}   x{spent['all'] / upstream['all']:.2f} of upstream")
     return 0
 

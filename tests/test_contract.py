@@ -548,7 +548,10 @@ def test_get_next_version_accepts_every_form_and_increases(saver: graphsaver.Gra
     assert _counter(saver.get_next_version(7.0, None)) == 8
     assert _counter(saver.get_next_version("00000000000000000000000000000041.0123", None)) == 42
     assert _counter(saver.get_next_version("12", None)) == 13
-    for foreign in ("abc", "", "v1.2", "-3"):
-        assert isinstance(saver.get_next_version(foreign, None), str)
+    # upstream's own form (a float suffix), and text that only looks numeric ("²" is a digit
+    # to str.isdigit, not a number to int)
+    assert _counter(saver.get_next_version("00000000000000000000000000000009.0.8444218515250481", None)) == 10
+    for foreign in ("abc", "", "v1.2", "-3", "²", "²³.5"):
+        assert _counter(saver.get_next_version(foreign, None)) == 1
     # two branches forked from one version get distinct next versions
     assert saver.get_next_version(v, None) != saver.get_next_version(v, None)

@@ -304,9 +304,10 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
         elif isinstance(current, (int, float)):
             counter = int(current)
         else:
-            head = str(current).split(".", 1)[0]
-            counter = int(head) if head.isdigit() else 0
-        return f"{counter + 1:032}.{_VERSION_RANDOM.random():016}"
+            head = str(current).partition(".")[0]
+            counter = int(head) if head.isdecimal() else 0
+        # an integer suffix: formatting a random float cost as much as the rest of this call
+        return "%032d.%016d" % (counter + 1, _VERSION_RANDOM.getrandbits(53))
 
     # --- beyond the contract -------------------------------------------------------------------
 
