@@ -18,10 +18,21 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Generic, TypedDict, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from langgraph._internal import _serde as langgraph_serde
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
-from pydantic import BaseModel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    RootModel,
+    computed_field,
+    field_serializer,
+    model_serializer,
+)
 
 import graphsaver
 from tests.graphs import MODES, Driver, thread
@@ -65,6 +76,76 @@ class Crate(BaseModel, Generic[T]):
     """A generic model only ever parametrized inside functions and annotations."""
 
     item: T
+
+
+class Plain(BaseModel):
+    """A model whose `model_dump()` is its `__dict__`: the serializer's fast path packs it."""
+
+    name: str
+    n: float = 0.0
+    extra: dict[Any, Any] = {}
+
+
+class Computed(BaseModel):
+    n: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def double(self) -> int:
+        return self.n * 2
+
+
+class FieldSerialized(BaseModel):
+    n: int
+
+    @field_serializer("n")
+    def _n(self, value: int) -> str:
+        return f"n={value}"
+
+
+class ModelSerialized(BaseModel):
+    n: int
+
+    @model_serializer
+    def _all(self) -> dict[str, Any]:
+        return {"only": self.n}
+
+
+class Annotated_(BaseModel):
+    n: Annotated[int, PlainSerializer(lambda v: v + 1)]
+    inner: list[Annotated[int, PlainSerializer(lambda v: -v)]] = []
+
+
+class Hidden(BaseModel):
+    shown: int
+    secret: str = Field(default="s", exclude=True)
+
+
+class ByAlias(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, populate_by_name=True)
+    name: str = Field(alias="Name")
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    a: int
+
+
+class Root(RootModel[list[int]]):
+    pass
+
+
+class Nested(BaseModel):
+    tag: Tag
+    when: datetime.datetime
+    tags: set[str] = set()
+
+
+class OwnDump(BaseModel):
+    n: int
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        return {"n": self.n, "mine": True}
 
 
 @dataclasses.dataclass
@@ -273,6 +354,30 @@ def test_with_allowlist_returns_a_working_saver_on_the_same_storage(saver_url: s
         assert drive(allowed.list, thread("by-original")) == []
 
 
+def _reordered(model: BaseModel) -> BaseModel:
+    """The model with its first field moved to the end of its `__dict__`."""
+    first = next(iter(model.__dict__))
+    model.__dict__[first] = model.__dict__.pop(first)
+    return model
+
+
+def _with_stray_key(model: BaseModel) -> BaseModel:
+    model.__dict__["stray"] = 1
+    return model
+
+
+def _mutated_message() -> Any:
+    """An AI message whose tool calls and metadata were changed in place after validation,
+    with keys in their own order and keys its types do not declare."""
+    from langchain_core.messages import AIMessage
+
+    message = AIMessage(content=[{"type": "text", "text": "t"}], id="m1")
+    message.tool_calls.append({"id": "c2", "args": {"b": 1, "a": None}, "name": "t", "extra": 5})
+    message.usage_metadata = {"total_tokens": 3, "input_tokens": 1, "output_tokens": 2, "zz": 0}
+    message.response_metadata["nested"] = {"z": (1, 2.5), "a": [b"raw", None, True]}
+    return message
+
+
 def _encoding_corpus() -> list[Any]:
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
     from langgraph.types import Send, TimeoutPolicy
@@ -293,6 +398,24 @@ def _encoding_corpus() -> list[Any]:
         ],
         Level.HIGH,
         uuid.UUID(int=7),
+        Plain(name="p", n=2, extra={"k": [1, (2, 3)], 4: b"x"}),
+        Plain.model_construct(name="p", n=3),  # an int in a float field, unvalidated
+        _reordered(Plain(name="order", n=1.5)),
+        _with_stray_key(Plain(name="stray")),  # model_dump leaves out what is not a field
+        Plain.model_construct(n=1.5),  # a field missing
+        Computed(n=2),
+        FieldSerialized(n=3),
+        ModelSerialized(n=4),
+        Annotated_(n=5, inner=[1, 2]),
+        Hidden(shown=6),
+        ByAlias(Name="a"),
+        Open(a=1, more={"x": 1}),
+        Open(a=2),
+        Root([1, 2]),
+        Nested(tag=Tag(name="t", color=Color.RED), when=datetime.datetime(2026, 1, 2)),
+        Plain(name="holds a model", extra={"tag": Tag(name="t", color=Color.BLUE), "on": {1, 2}}),
+        OwnDump(n=7),
+        _mutated_message(),
         {"set": {1, 2}, "n": 3.5, "s": "\u00e9"},
         "text",
         12,
@@ -312,6 +435,95 @@ def test_encoding_is_byte_identical_to_langgraphs(index: int) -> None:
     theirs = JsonPlusSerializer(pickle_fallback=False)
     encoded = ours.dumps_typed(value)
     assert encoded == theirs.dumps_typed(value)
+    assert ours.loads_typed(encoded) == theirs.loads_typed(encoded)
+
+
+def test_the_fast_path_packs_messages_and_plain_models_only() -> None:
+    """Which classes `model_dump` leaves as their `__dict__` (so the bytes above stay equal
+    whichever path encodes them); the messages must be among them, or encoding them slows
+    down threefold without any test failing."""
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    from graphsaver.core import codec
+
+    for cls in (AIMessage, HumanMessage, ToolMessage, Plain, Open):
+        assert codec._plain_fields(cls) == tuple(cls.model_fields)
+    for cls in (Computed, FieldSerialized, ModelSerialized, Annotated_, Hidden, ByAlias, Root, OwnDump):
+        assert codec._plain_fields(cls) is None, cls
+    for other in (Point, dict, Color, BaseModel.__class__):
+        assert codec._plain_fields(other) is None
+
+
+_plain = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=5) | st.integers(-5, 5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_key_order = st.permutations(["name", "args", "id", "type"])
+
+
+@st.composite
+def _messages(draw: st.DrawFn) -> Any:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    kind = draw(st.sampled_from(["ai", "human", "tool"]))
+    content = draw(st.text() | st.lists(st.dictionaries(st.text(max_size=4), _plain, max_size=2), max_size=2))
+    common = {"id": draw(st.none() | st.text(max_size=8)), "name": draw(st.none() | st.text(max_size=8))}
+    if kind == "human":
+        message: Any = HumanMessage(content=content, **common)
+    elif kind == "tool":
+        artifact = draw(st.none() | _plain | st.just(Tag(name="a", color=Color.RED)))
+        message = ToolMessage(
+            content=content, tool_call_id=draw(st.text(max_size=8)), artifact=artifact, **common
+        )
+    else:
+        calls = [
+            {
+                "name": draw(st.text(max_size=6)),
+                "args": draw(st.dictionaries(st.text(max_size=4), _plain, max_size=2)),
+                "id": draw(st.text(max_size=6)),
+                "type": "tool_call",
+            }
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        message = AIMessage(content=content, tool_calls=calls, **common)
+        for _ in range(draw(st.integers(0, 2))):  # changed in place after validation
+            order = draw(_key_order)
+            added = {"name": "n", "args": {"x": draw(_plain)}, "id": "i", "type": "tool_call"}
+            message.tool_calls.append({key: added[key] for key in order})
+    for key, value in draw(
+        st.dictionaries(st.text(max_size=4), _plain | st.sets(st.integers()), max_size=2)
+    ).items():
+        message.response_metadata[key] = value
+    return message
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.lists(_messages(), min_size=1, max_size=3))
+def test_messages_encode_to_langgraphs_bytes(value: list[Any]) -> None:
+    """Any message, changed in place or not, holding plain data or not, encodes to the bytes
+    LangGraph's own serializer writes and decodes to what it decodes, or fails as it fails."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    ours = graphsaver.GraphsaverSerializer()
+    theirs = JsonPlusSerializer(pickle_fallback=False)
+    try:
+        expected = theirs.dumps_typed(value)
+    except TypeError:  # an integer beyond 64 bits in a set, say
+        with pytest.raises(TypeError):
+            ours.dumps_typed(value)
+        return
+    encoded = ours.dumps_typed(value)
+    assert encoded == expected
     assert ours.loads_typed(encoded) == theirs.loads_typed(encoded)
 
 

@@ -307,7 +307,7 @@ class GraphsaverSaver(BaseCheckpointSaver[str]):
             head = str(current).partition(".")[0]
             counter = int(head) if head.isdecimal() else 0
         # an integer suffix: formatting a random float cost as much as the rest of this call
-        return "%032d.%016d" % (counter + 1, _VERSION_RANDOM.getrandbits(53))
+        return f"{counter + 1:032}.{_VERSION_RANDOM.getrandbits(53):016}"
 
     # --- beyond the contract -------------------------------------------------------------------
 
