@@ -396,3 +396,21 @@ def test_entries_over_the_byte_budget_are_evicted_oldest_first() -> None:
         cache.note_read(cache.token(), t, "", Held("id", 0, head, {"ch": value}))
     assert cache.get("a", "", None) is None  # 3 x 400 bytes: the oldest went
     assert cache.get("b", "", None) is not None and cache.get("c", "", None) is not None
+
+
+def test_the_byte_weight_follows_puts_and_writes() -> None:
+    """An entry weighs its values and writes, counted as puts and writes change it."""
+    cache = LatestCache(SizedLRU(max_bytes=10**6))
+    head = (None, "{}", "{}", b"record")
+    a = blob_value("1", "msgpack", b"a" * 100, None)
+    cache.note_read(cache.token(), "t", "", Held("1", 0, head, {"a": a}))
+    assert cache._held.total == 100
+    b = blob_value("2", "msgpack", b"b" * 250, None)
+    cache.note_put("t", "", "2", head, {"a": "1", "b": "2"}, {"b": b})
+    assert cache._held.total == 350
+    cache.note_writes("t", "", "2", [(("", "task", 0, "c", "msgpack", b"w" * 40), False)])
+    assert cache._held.total == 390
+    cache.note_writes("t", "", "4", [(("", "later", 0, "c", "msgpack", b"w" * 60), False)])  # ahead
+    assert cache._held.total == 450
+    cache.note_put("t", "", "3", head, {"b": "2"}, {})  # channel a gone, writes of 2 gone
+    assert cache._held.total == 310

@@ -55,6 +55,7 @@ class Held:
     empty: bool = False  # the thread has no checkpoint in this namespace
     # writes saved for checkpoints newer than the held one, before those were stored
     ahead: dict[str, dict[tuple[str, int], WriteRow]] = field(default_factory=dict)
+    values_size: int = -1  # the encoded bytes of `values`, once counted (-1: not yet)
 
 
 def _known(held: Held) -> bool:
@@ -127,17 +128,23 @@ class LatestCache:
             newest = current.checkpoint_id
             if checkpoint_id == newest:
                 writes, ahead = current.writes, current.ahead  # storing it again keeps its writes
-            else:
+            elif current.ahead:
                 writes = current.ahead.get(checkpoint_id, {})
                 ahead = {cid: rows for cid, rows in current.ahead.items() if cid > checkpoint_id}
+            else:
+                writes, ahead = {}, {}
             held: dict[str, Value] = {}
+            size = 0
             for channel, version in versions.items():
                 value = values.get(channel) or current.values.get(channel)
-                if value is None or value[1] != version_key(version):
+                if value is None or value[1] != (version if type(version) is str else version_key(version)):
                     self._forget(key)  # a channel version this cache does not hold
                     return
                 held[channel] = value
-            self._store(key, Held(checkpoint_id, self._tick(), head, held, writes, ahead=ahead))
+                size += _value_size(value)
+            self._store(
+                key, Held(checkpoint_id, self._tick(), head, held, writes, ahead=ahead, values_size=size)
+            )
 
     def note_writes(
         self, thread_id: str, ns: str, checkpoint_id: str, rows: list[tuple[WriteRow, bool]]
@@ -158,7 +165,16 @@ class LatestCache:
             ahead = current.ahead
             if checkpoint_id != newest:  # LangGraph may save a task's writes before their checkpoint
                 ahead, writes = {**ahead, checkpoint_id: writes}, current.writes
-            held = Held(newest, self._tick(), current.head, current.values, writes, current.empty, ahead)
+            held = Held(
+                newest,
+                self._tick(),
+                current.head,
+                current.values,
+                writes,
+                current.empty,
+                ahead,
+                current.values_size,
+            )
             self._store(key, held)
 
     def _applies_to(self, key: tuple[str, str], checkpoint_id: str) -> Held | None:
@@ -187,13 +203,18 @@ class LatestCache:
 
 def _weight(held: Held) -> int:
     """The encoded bytes an entry holds: its lists' and blobs' values, its writes."""
-    size = 0
-    for kind, _version, payload in held.values.values():
-        size += payload.size if kind == "list" else len(payload[1] or b"")
-    for rows in (held.writes, *held.ahead.values()):
+    size = held.values_size
+    if size < 0:
+        size = held.values_size = sum(map(_value_size, held.values.values()))
+    for rows in (held.writes, *held.ahead.values()) if held.ahead else (held.writes,):
         for row in rows.values():
             size += len(row[5] or b"")
     return size
+
+
+def _value_size(value: Value) -> int:
+    kind, _version, payload = value
+    return payload.size if kind == "list" else len(payload[1] or b"")  # type: ignore[no-any-return]
 
 
 def blob_value(version: str, type_: str, data: Any, state: ListState | None) -> Value:
