@@ -94,7 +94,7 @@ def _encode_default(obj: Any) -> Any:
                 default=_refuse,
                 option=jsonplus._option,
             )
-        except Exception:  # a value only LangGraph's hook writes: it does, below
+        except TypeError:  # ormsgpack's refusal: a value only LangGraph's hook writes (below)
             pass
         else:
             return ormsgpack.Ext(jsonplus.EXT_PYDANTIC_V2, body)
