@@ -137,7 +137,7 @@ class LatestCache:
             size = 0
             for channel, version in versions.items():
                 value = values.get(channel) or current.values.get(channel)
-                if value is None or value[1] != (version if type(version) is str else version_key(version)):
+                if value is None or value[1] != version_key(version):
                     self._forget(key)  # a channel version this cache does not hold
                     return
                 held[channel] = value

@@ -112,6 +112,8 @@ _VERSION_TYPES = (str, int, float)
 
 def version_key(version: object) -> str:
     """The text form of a channel version, as stored in the blob table's key."""
+    if type(version) is str:  # the usual case, on every put's hot path
+        return version
     if isinstance(version, float):
         return repr(version)
     return str(version)
