@@ -128,11 +128,9 @@ class LatestCache:
             newest = current.checkpoint_id
             if checkpoint_id == newest:
                 writes, ahead = current.writes, current.ahead  # storing it again keeps its writes
-            elif current.ahead:
+            else:
                 writes = current.ahead.get(checkpoint_id, {})
                 ahead = {cid: rows for cid, rows in current.ahead.items() if cid > checkpoint_id}
-            else:
-                writes, ahead = {}, {}
             held: dict[str, Value] = {}
             size = 0
             for channel, version in versions.items():
@@ -206,7 +204,7 @@ def _weight(held: Held) -> int:
     size = held.values_size
     if size < 0:
         size = held.values_size = sum(map(_value_size, held.values.values()))
-    for rows in (held.writes, *held.ahead.values()) if held.ahead else (held.writes,):
+    for rows in (held.writes, *held.ahead.values()):
         for row in rows.values():
             size += len(row[5] or b"")
     return size
