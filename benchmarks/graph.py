@@ -234,7 +234,11 @@ def timed_runs(
     contestants when `floors` is False).
 
     Each run gets a fresh, empty store; opening it and setting up the schema are not timed.
+    Each starts after a full garbage collection: a run leaves thousands of objects in
+    reference cycles (its compiled graph, threads, event loop), and collecting them takes
+    50-75 ms, which would otherwise fall on whichever contestant runs next.
     """
+    import gc
     import time
 
     from benchmarks.common import log, round_robin
@@ -248,21 +252,25 @@ def timed_runs(
 
             async def go() -> float:
                 if contestant is None:
+                    gc.collect()
                     start = time.perf_counter()
                     await run_async(bare, threads, turns)
                     return time.perf_counter() - start
                 async with contestant.open_async(stores) as saver:
+                    gc.collect()
                     start = time.perf_counter()
                     await run_async(saver, threads, turns)
                     return time.perf_counter() - start
 
             seconds = asyncio.run(go())
         elif contestant is None:
+            gc.collect()
             start = time.perf_counter()
             run_sync(bare, threads, turns)
             seconds = time.perf_counter() - start
         else:
             with contestant.open_sync(stores) as saver:
+                gc.collect()
                 start = time.perf_counter()
                 run_sync(saver, threads, turns)
                 seconds = time.perf_counter() - start
