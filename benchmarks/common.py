@@ -11,7 +11,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -161,12 +160,6 @@ def round_robin(names: Sequence[str], rounds: int, run_one: Callable[[str], floa
         for name in [*names[shift:], *names[:shift]]:
             timings.add(name, run_one(name))
     return timings
-
-
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def log(message: str) -> None:

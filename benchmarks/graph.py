@@ -246,31 +246,28 @@ def timed_runs(
     by_name = {c.name: c for c in contestants}
 
     def run_one(name: str) -> float:
+        gc.collect()
         contestant = by_name.get(name)
         bare = FLOORS[name]() if name in FLOORS else None
         if mode == "async":
 
             async def go() -> float:
                 if contestant is None:
-                    gc.collect()
                     start = time.perf_counter()
                     await run_async(bare, threads, turns)
                     return time.perf_counter() - start
                 async with contestant.open_async(stores) as saver:
-                    gc.collect()
                     start = time.perf_counter()
                     await run_async(saver, threads, turns)
                     return time.perf_counter() - start
 
             seconds = asyncio.run(go())
         elif contestant is None:
-            gc.collect()
             start = time.perf_counter()
             run_sync(bare, threads, turns)
             seconds = time.perf_counter() - start
         else:
             with contestant.open_sync(stores) as saver:
-                gc.collect()
                 start = time.perf_counter()
                 run_sync(saver, threads, turns)
                 seconds = time.perf_counter() - start
